@@ -1,0 +1,5 @@
+"""``python -m mailwarden`` runs the CLI."""
+
+from .cli import main
+
+main()

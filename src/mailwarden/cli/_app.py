@@ -1,0 +1,164 @@
+"""``mailwarden`` operator CLI: serve, migrate, tenant management, demo. Every command has ``--json``
+where it prints something a script would read."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+from rich.console import Console
+
+from ..bootstrap_keys import issue_key
+from ..clock import SystemClock, utcnow
+from ..config import load_secret_key
+from ..demo import seed_demo_tenant
+from ..directory import create_tenant
+from ..errors import ApiError, ConfigurationError
+from ._context import apply_overrides, open_database, server_executor
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    no_args_is_help=True, add_completion=False, help="mailwarden: Exchange-compatible admin plane."
+)
+tenant_app = typer.Typer(no_args_is_help=True, help="Create and list tenants.")
+app.add_typer(tenant_app, name="tenant")
+console = Console(stderr=True)
+
+DataDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir", help="Data directory (default: MAILWARDEN_DATA_DIR or ~/.local/share/mailwarden)"
+    ),
+]
+DbUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url", help="Database URL (default: MAILWARDEN_DATABASE_URL or SQLite in the data dir)"
+    ),
+]
+AsJson = Annotated[bool, typer.Option("--json", help="Machine-readable output")]
+
+
+def _fail(message: str, code: int = 1) -> None:
+    console.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(code)
+
+
+@app.command()
+def migrate(data_dir: DataDir = None, database_url: DbUrl = None, as_json: AsJson = False) -> None:
+    """Bring the database schema up to date (Alembic)."""
+    settings = apply_overrides(data_dir, database_url)
+    open_database(settings)
+    if as_json:
+        print(json.dumps({"status": "current"}))
+    else:
+        console.print("database schema is current")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to bind (loopback by default)")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes")] = 1,
+    data_dir: DataDir = None,
+    database_url: DbUrl = None,
+) -> None:
+    """Run the admin plane (InvokeCommand API) with uvicorn."""
+    settings = apply_overrides(data_dir, database_url)
+    try:
+        load_secret_key(settings)
+        open_database(settings)
+    except ConfigurationError as exc:
+        _fail(str(exc))
+    uvicorn.run(
+        "mailwarden.api:create_app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=os.environ.get("MAILWARDEN_LOG_LEVEL", "info"),
+        server_header=False,
+    )
+
+
+@tenant_app.command("create")
+def tenant_create(
+    name: Annotated[str, typer.Option(help="Display name of the organization")],
+    domain: Annotated[str, typer.Option(help="Initial domain, e.g. contoso.onmicrosoft.com")],
+    data_dir: DataDir = None,
+    database_url: DbUrl = None,
+    as_json: AsJson = False,
+) -> None:
+    """Create a tenant and print its bootstrap key (shown once, stored hashed)."""
+    settings = apply_overrides(data_dir, database_url)
+    db = open_database(settings)
+    clock = SystemClock()
+    try:
+        with db.unit_of_work() as uow:
+            tenant = create_tenant(uow.session, name=name, domain=domain, now=utcnow(clock))
+            key = issue_key(uow.session, tenant.id, name="bootstrap key", now=utcnow(clock))
+            out = {"tenant_id": tenant.id, "domain": tenant.initial_domain, "bootstrap_key": key}
+    except ApiError as exc:
+        _fail(exc.message)
+    if as_json:
+        print(json.dumps(out))
+    else:
+        console.print(f"tenant [bold]{out['domain']}[/bold] ({out['tenant_id']}) created")
+        console.print("bootstrap key (shown once, keep it secret):")
+        print(out["bootstrap_key"])
+
+
+@app.command()
+def demo(
+    host: Annotated[str, typer.Option(help="Address to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    mailboxes: Annotated[int, typer.Option(min=10, help="User mailboxes to seed")] = 2000,
+    serve_after: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="Start the server after seeding")
+    ] = True,
+    data_dir: DataDir = None,
+    database_url: DbUrl = None,
+    as_json: AsJson = False,
+) -> None:
+    """Seed a realistic demo tenant (once) and serve it."""
+    settings = apply_overrides(data_dir, database_url)
+    db = open_database(settings)
+    executor = server_executor(settings, db)
+    result = seed_demo_tenant(executor, executor.clock, mailboxes=mailboxes)
+    key_file = settings.data_dir / "demo-bootstrap.key"
+    if result.bootstrap_key is not None:
+        # The demo key is kept 0600 in the data dir so `scripts/demo` can print a ready call on every start.
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(result.bootstrap_key)
+    url = f"http://{host}:{port}"
+    info = {"url": url, "tenant_id": result.tenant_id, "domain": result.domain, "key_file": str(key_file)}
+    if as_json:
+        print(json.dumps(info))
+    else:
+        console.print(f"\n[bold green]mailwarden demo[/bold green] tenant [bold]{result.domain}[/bold]")
+        console.print(f"  URL:       {url}")
+        console.print(f"  tenant id: {result.tenant_id}")
+        console.print(f"  key file:  {key_file} (bootstrap bearer key, 0600)")
+        console.print("\nTry it (first page of mailboxes, with an @odata.nextLink to the next):\n")
+        print(
+            f"curl -s -X POST {url}/adminapi/beta/{result.domain}/InvokeCommand "
+            f"-H \"Authorization: Bearer $(cat {key_file})\" -H 'Content-Type: application/json' "
+            "-H 'Prefer: odata.maxpagesize=100' "
+            '-d \'{"CmdletInput":{"CmdletName":"Get-Mailbox","Parameters":{"ResultSize":"Unlimited"}}}\''
+        )
+        print()
+    if serve_after:
+        sys.stdout.flush()
+        serve(host=host, port=port, workers=1, data_dir=None, database_url=None)
+
+
+def main() -> None:
+    app()

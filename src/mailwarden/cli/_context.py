@@ -1,0 +1,46 @@
+"""What operator commands share: settings from flags and MAILWARDEN_* variables, a migrated database, and
+an executor for commands that run cmdlets on the server host."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ..clock import SystemClock
+from ..cmdlets import CursorSigner, default_registry
+from ..cmdlets._executor import Executor
+from ..config import Settings
+from ..store import Database, KeyRing, SecretBox, upgrade
+
+__all__ = ["apply_overrides", "open_database", "server_executor"]
+
+
+def apply_overrides(data_dir: Path | None, database_url: str | None) -> Settings:
+    """Flags win over the environment; they are written back to the environment so that uvicorn worker
+    processes build the very same settings."""
+    if data_dir is not None:
+        os.environ["MAILWARDEN_DATA_DIR"] = str(data_dir)
+    if database_url is not None:
+        os.environ["MAILWARDEN_DATABASE_URL"] = database_url
+    return Settings()
+
+
+def open_database(settings: Settings) -> Database:
+    db = Database(settings.resolved_database_url())
+    upgrade(db)
+    return db
+
+
+def server_executor(settings: Settings, db: Database) -> Executor:
+    clock = SystemClock()
+    keyring = KeyRing(db, SecretBox(settings.resolved_secret_key()), clock)
+
+    def current() -> tuple[str, bytes]:
+        key = keyring.current("cursor")
+        return key.kid, key.secret
+
+    def lookup(kid: str) -> bytes | None:
+        key = keyring.get("cursor", kid)
+        return None if key is None else key.secret
+
+    return Executor(db, default_registry(), CursorSigner(current, lookup), clock)

@@ -1,0 +1,83 @@
+"""Identity resolution as Exchange does it for ``-Identity``: GUID (object, Exchange or directory id), any
+SMTP proxy address or UPN, name or alias. More than one match is an error that lists the matches."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from ..errors import AmbiguousIdentityError, NotFoundError
+from ..store import ProxyAddress, Recipient, Tenant
+
+__all__ = ["not_found", "resolve_recipient", "try_resolve_recipient"]
+
+
+def not_found(session: Session, tenant_id: str, identity: str) -> NotFoundError:
+    tenant = session.get(Tenant, tenant_id)
+    where = tenant.initial_domain if tenant else tenant_id
+    return NotFoundError(
+        f"The operation couldn't be performed because object '{identity}' couldn't be found on '{where}'."
+    )
+
+
+def _as_guid(text: str) -> str | None:
+    try:
+        return str(uuid.UUID(text))
+    except ValueError:
+        return None
+
+
+def try_resolve_recipient(
+    session: Session, tenant_id: str, identity: str, *, types: frozenset[str] | None = None
+) -> list[Recipient]:
+    ident = identity.strip()
+    stmt = select(Recipient).where(Recipient.tenant_id == tenant_id)
+    if types is not None:
+        stmt = stmt.where(Recipient.recipient_type_details.in_(sorted(types)))
+    guid = _as_guid(ident)
+    if guid is not None:
+        stmt = stmt.where(
+            or_(
+                Recipient.guid == guid,
+                Recipient.exchange_guid == guid,
+                Recipient.external_directory_object_id == guid,
+            )
+        )
+    elif "@" in ident:
+        low = ident.lower().removeprefix("smtp:")
+        owners = select(ProxyAddress.recipient_id).where(
+            ProxyAddress.tenant_id == tenant_id, ProxyAddress.address_key == low
+        )
+        stmt = stmt.where(
+            or_(
+                Recipient.id.in_(owners),
+                func.lower(Recipient.user_principal_name) == low,
+                func.lower(Recipient.name) == low,
+            )
+        )
+    else:
+        low = ident.lower()
+        stmt = stmt.where(or_(func.lower(Recipient.name) == low, func.lower(Recipient.alias) == low))
+    return list(session.scalars(stmt.order_by(Recipient.id).limit(20)))
+
+
+def resolve_recipient(
+    session: Session,
+    tenant_id: str,
+    identity: str,
+    *,
+    types: frozenset[str] | None = None,
+    parameter: str = "Identity",
+) -> Recipient:
+    matches = try_resolve_recipient(session, tenant_id, identity, types=types)
+    if not matches:
+        raise not_found(session, tenant_id, identity)
+    if len(matches) > 1:
+        # As in Exchange, one object's name and another's alias matching the same text is ambiguous too:
+        # the caller must use an unambiguous form (SMTP address or GUID) rather than have us guess.
+        raise AmbiguousIdentityError(
+            identity, [f"{m.name} ({m.primary_smtp_address or m.guid})" for m in matches]
+        )
+    return matches[0]

@@ -1,0 +1,131 @@
+"""Engine, sessions and the unit of work.
+
+One unit of work (one database transaction) per cmdlet call: the change, and later its audit record and RBAC
+checks, commit together or not at all. SQLite runs in WAL mode; a writing unit of work takes the write lock up
+front (``BEGIN IMMEDIATE``) so two writers queue on ``busy_timeout`` instead of failing on lock upgrade.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from ..errors import ConfigurationError
+
+__all__ = ["Database", "UnitOfWork", "normalise_url"]
+
+
+def normalise_url(url: str) -> str:
+    """Accept libpq-style ``postgresql://`` URLs and route them to psycopg 3."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed.render_as_string(hide_password=False)
+
+
+def _unicode_lower(value: object) -> object:
+    return value.lower() if isinstance(value, str) else value
+
+
+def _create_engine(url: str) -> Engine:
+    url = normalise_url(url)
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+            # Take transaction control away from pysqlite so BEGIN below is the only one issued.
+            dbapi_conn.isolation_level = None
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+            # SQLite's lower() folds ASCII only; OPATH's case-insensitive comparisons (and the Python
+            # evaluator RBAC uses) fold Unicode. Every connection registers the same function, so the
+            # lower(...) expression indexes stay consistent.
+            dbapi_conn.create_function("lower", 1, _unicode_lower, deterministic=True)
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn: Any) -> None:
+            mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+            conn.exec_driver_sql(f"BEGIN {mode}")
+
+        return engine
+    if parsed.get_backend_name() == "postgresql":
+        try:
+            import psycopg  # noqa: F401
+        except ImportError as exc:  # pragma: no cover - depends on the install
+            raise ConfigurationError(
+                "PostgreSQL support needs the postgres extra: pip install 'mailwarden[postgres]'"
+            ) from exc
+        return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    raise ConfigurationError(f"unsupported database URL scheme: {parsed.drivername}")
+
+
+class UnitOfWork:
+    """One transaction. Use as a context manager; commits on success, rolls back on any exception.
+
+    ``before_commit`` callbacks run inside the transaction (audit records go there, so they commit with the
+    change); ``after_commit`` callbacks run once the transaction is durable.
+    """
+
+    def __init__(self, session: Session, *, write: bool) -> None:
+        self.session = session
+        self.write = write
+        self._before: list[Callable[[UnitOfWork], None]] = []
+        self._after: list[Callable[[], None]] = []
+
+    def before_commit(self, fn: Callable[[UnitOfWork], None]) -> None:
+        self._before.append(fn)
+
+    def after_commit(self, fn: Callable[[], None]) -> None:
+        self._after.append(fn)
+
+    def _commit(self) -> None:
+        for fn in self._before:
+            fn(self)
+        self.session.commit()
+        for after in self._after:
+            after()
+
+
+class Database:
+    def __init__(self, url: str) -> None:
+        self.url = normalise_url(url)
+        self.engine = _create_engine(self.url)
+        self.dialect = self.engine.dialect.name
+
+    @contextmanager
+    def unit_of_work(self, *, write: bool = True) -> Iterator[UnitOfWork]:
+        conn = self.engine.connect()
+        if self.dialect == "sqlite":
+            conn = conn.execution_options(sqlite_begin="IMMEDIATE" if write else "DEFERRED")
+        session = Session(bind=conn, expire_on_commit=False, autoflush=True)
+        uow = UnitOfWork(session, write=write)
+        try:
+            yield uow
+            uow._commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+            conn.close()
+
+    def ping(self) -> None:
+        with self.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+
+    def dispose(self) -> None:
+        self.engine.dispose()
