@@ -35,6 +35,15 @@ class Settings(BaseSettings):
     default_result_size: int = Field(default=1000, ge=1)
     rate_limit_per_minute: int = Field(default=1200, ge=1)
     public_base_url: str | None = None
+    # Identity (DESIGN §5). Lockout stays well under 100 consecutive failures whatever is configured.
+    lockout_threshold: int = Field(default=10, ge=1, lt=100)
+    lockout_minutes: int = Field(default=15, ge=1)
+    session_absolute_hours: int = Field(default=12, ge=1)
+    session_idle_minutes: int = Field(default=30, ge=1)
+    access_token_minutes: int = Field(default=60, ge=1)
+    refresh_idle_days: int = Field(default=14, ge=1)
+    refresh_absolute_days: int = Field(default=90, ge=1)
+    device_code_minutes: int = Field(default=15, ge=1)
 
     def resolved_database_url(self) -> str:
         if self.database_url:

@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 import uvicorn
 from rich.console import Console
+from sqlalchemy import select
 
 from ..bootstrap_keys import issue_key
 from ..clock import SystemClock, utcnow
@@ -19,6 +20,7 @@ from ..config import load_secret_key
 from ..demo import seed_demo_tenant
 from ..directory import create_tenant
 from ..errors import ApiError, ConfigurationError
+from ..store import KeyRing, SecretBox, Tenant
 from ._context import apply_overrides, open_database, server_executor
 
 __all__ = ["app", "main"]
@@ -28,6 +30,10 @@ app = typer.Typer(
 )
 tenant_app = typer.Typer(no_args_is_help=True, help="Create and list tenants.")
 app.add_typer(tenant_app, name="tenant")
+keys_app = typer.Typer(
+    no_args_is_help=True, help="Signing keys (rotation keeps old keys valid for verification)."
+)
+app.add_typer(keys_app, name="keys")
 console = Console(stderr=True)
 
 DataDir = Annotated[
@@ -112,6 +118,50 @@ def tenant_create(
         console.print(f"tenant [bold]{out['domain']}[/bold] ({out['tenant_id']}) created")
         console.print("bootstrap key (shown once, keep it secret):")
         print(out["bootstrap_key"])
+
+
+@tenant_app.command("list")
+def tenant_list(data_dir: DataDir = None, database_url: DbUrl = None, as_json: AsJson = False) -> None:
+    """List tenants."""
+    settings = apply_overrides(data_dir, database_url)
+    db = open_database(settings)
+    with db.unit_of_work(write=False) as uow:
+        rows = [
+            {
+                "tenant_id": t.id,
+                "name": t.name,
+                "domain": t.initial_domain,
+                "created": t.created_at.isoformat(),
+            }
+            for t in uow.session.scalars(select(Tenant).order_by(Tenant.created_at, Tenant.id))
+        ]
+    if as_json:
+        print(json.dumps(rows))
+        return
+    for row in rows:
+        print(f"{row['tenant_id']}  {row['domain']}  {row['name']}")
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    purpose: Annotated[str, typer.Option(help="Key purpose")] = "cursor",
+    data_dir: DataDir = None,
+    database_url: DbUrl = None,
+    as_json: AsJson = False,
+) -> None:
+    """Start signing with a new key; cursors signed with older keys keep verifying."""
+    if purpose not in ("cursor",):
+        _fail(f"unknown key purpose '{purpose}'")
+    settings = apply_overrides(data_dir, database_url)
+    db = open_database(settings)
+    try:
+        key = KeyRing(db, SecretBox(settings.resolved_secret_key()), SystemClock()).rotate(purpose)
+    except ConfigurationError as exc:
+        _fail(str(exc))
+    if as_json:
+        print(json.dumps({"purpose": purpose, "kid": key.kid}))
+    else:
+        console.print(f"new {purpose} key {key.kid}")
 
 
 @app.command()

@@ -29,10 +29,31 @@ def _as_guid(text: str) -> str | None:
         return None
 
 
+def _dn_common_name(text: str) -> str | None:
+    """``CN=Alex Wilber,OU=contoso…`` → ``Alex Wilber`` (commas inside the name are escaped ``\\,``)."""
+    if not text[:3].upper() == "CN=":
+        return None
+    out, i = [], 3
+    while i < len(text):
+        ch = text[i]
+        if ch == "\\" and i + 1 < len(text):
+            out.append(text[i + 1])
+            i += 2
+            continue
+        if ch == ",":
+            break
+        out.append(ch)
+        i += 1
+    return "".join(out)
+
+
 def try_resolve_recipient(
     session: Session, tenant_id: str, identity: str, *, types: frozenset[str] | None = None
 ) -> list[Recipient]:
     ident = identity.strip()
+    cn = _dn_common_name(ident)
+    if cn is not None:
+        ident = cn
     stmt = select(Recipient).where(Recipient.tenant_id == tenant_id)
     if types is not None:
         stmt = stmt.where(Recipient.recipient_type_details.in_(sorted(types)))

@@ -252,7 +252,8 @@ def property_map_for(cmdlet: str) -> PropertyMap:
 
 
 def _dn(row: Recipient, domain: str) -> str:
-    return f"CN={row.name},OU={domain},OU=Microsoft Exchange Hosted Organizations,DC=mailwarden,DC=local"
+    name = row.name.replace("\\", "\\\\").replace(",", "\\,")
+    return f"CN={name},OU={domain},OU=Microsoft Exchange Hosted Organizations,DC=mailwarden,DC=local"
 
 
 def _out_value(field: Field, value: Any) -> Any:

@@ -54,12 +54,25 @@ class KeyRing:
         self._box = box
         self._clock = clock
         self._cache: dict[str, StoredKey] = {}
+        # Which key signs may lag a rotation on another node by this long: harmless, since retired keys
+        # still verify, and it saves a database read per page.
+        self._current: dict[str, tuple[float, StoredKey]] = {}
+        self.current_ttl_seconds = 30.0
 
     def _unwrap(self, row: SigningKey) -> StoredKey:
         secret = self._box.open(row.material, f"{row.purpose}:{row.kid}".encode())
         return StoredKey(row.kid, row.purpose, secret, row.retired_at is None)
 
     def current(self, purpose: str) -> StoredKey:
+        now = self._clock.now().timestamp()
+        cached = self._current.get(purpose)
+        if cached is not None and now - cached[0] < self.current_ttl_seconds:
+            return cached[1]
+        key = self._load_current(purpose)
+        self._current[purpose] = (now, key)
+        return key
+
+    def _load_current(self, purpose: str) -> StoredKey:
         with self._db.unit_of_work(write=False) as uow:
             row = uow.session.scalars(
                 select(SigningKey)
@@ -109,4 +122,6 @@ class KeyRing:
                     material=self._box.seal(secret, f"{purpose}:{kid}".encode()),
                 )
             )
-        return StoredKey(kid, purpose, secret, True)
+        key = StoredKey(kid, purpose, secret, True)
+        self._current.pop(purpose, None)
+        return key
