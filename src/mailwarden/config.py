@@ -40,7 +40,7 @@ class Settings(BaseSettings):
     lockout_minutes: int = Field(default=15, ge=1)
     session_absolute_hours: int = Field(default=12, ge=1)
     session_idle_minutes: int = Field(default=30, ge=1)
-    access_token_minutes: int = Field(default=60, ge=1)
+    access_token_seconds: int = Field(default=3600, ge=5)
     refresh_idle_days: int = Field(default=14, ge=1)
     refresh_absolute_days: int = Field(default=90, ge=1)
     device_code_minutes: int = Field(default=15, ge=1)
