@@ -13,8 +13,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from mailwarden.clock import utcnow
-from mailwarden.clock import FakeClock
+from mailwarden.clock import FakeClock, utcnow
 from mailwarden.directory._config_objects import create_config_object
 from mailwarden.store import Base, Database
 
@@ -47,7 +46,12 @@ def add_accepted_domain(db: Database, tenant_id: str, clock: FakeClock) -> None:
             tenant_id,
             "AcceptedDomain",
             EXTRA_DOMAIN,
-            {"DomainName": EXTRA_DOMAIN, "DomainType": "Authoritative", "Default": False, "InitialDomain": False},
+            {
+                "DomainName": EXTRA_DOMAIN,
+                "DomainType": "Authoritative",
+                "Default": False,
+                "InitialDomain": False,
+            },
             utcnow(clock),
         )
 
@@ -55,7 +59,10 @@ def add_accepted_domain(db: Database, tenant_id: str, clock: FakeClock) -> None:
 ADA: Step = ("New-Mailbox", {"Name": "Ada Lovelace", "Alias": "ada"})
 BOB: Step = ("New-Mailbox", {"Name": "Bob Builder", "Alias": "bob"})
 TEAM: Step = ("New-DistributionGroup", {"Name": "Team", "Alias": "team", "Members": ["ada"]})
-CARL: Step = ("New-MailContact", {"Name": "Carl", "Alias": "carl", "ExternalEmailAddress": "carl@fabrikam.com"})
+CARL: Step = (
+    "New-MailContact",
+    {"Name": "Carl", "Alias": "carl", "ExternalEmailAddress": "carl@fabrikam.com"},
+)
 DORA: Step = ("New-MailUser", {"Name": "Dora", "Alias": "dora", "ExternalEmailAddress": "dora@fabrikam.com"})
 RULE: Step = ("New-InboxRule", {"Name": "Archive", "Mailbox": "ada", "MoveToFolder": "Archive"})
 TRULE: Step = ("New-TransportRule", {"Name": "Block spam", "SubjectContainsWords": ["spam"]})
@@ -87,7 +94,9 @@ SCENARIOS: dict[str, Scenario] = {
     "Get-AcceptedDomain": Scenario(
         {"Identity": "{domain}"}, returns=[{"DomainName": "{domain}", "Default": True, "InitialDomain": True}]
     ),
-    "Get-AdminAuditLogConfig": Scenario({}, returns=[{"Name": "Admin Audit Log Settings", "LogLevel": "None"}]),
+    "Get-AdminAuditLogConfig": Scenario(
+        {}, returns=[{"Name": "Admin Audit Log Settings", "LogLevel": "None"}]
+    ),
     "Get-CASMailbox": Scenario(
         {"Identity": "ada"},
         setup=(ADA,),
@@ -118,7 +127,13 @@ SCENARIOS: dict[str, Scenario] = {
     "Get-Mailbox": Scenario(
         {"Identity": "ada"},
         setup=(ADA, BOB),
-        returns=[{"Name": "Ada Lovelace", "PrimarySmtpAddress": "ada@{domain}", "RecipientTypeDetails": "UserMailbox"}],
+        returns=[
+            {
+                "Name": "Ada Lovelace",
+                "PrimarySmtpAddress": "ada@{domain}",
+                "RecipientTypeDetails": "UserMailbox",
+            }
+        ],
     ),
     "Get-MailboxAuditBypassAssociation": Scenario(
         {"Identity": "ada"}, setup=(ADA,), returns=[{"Name": "Ada Lovelace", "AuditBypassEnabled": False}]
@@ -151,7 +166,9 @@ SCENARIOS: dict[str, Scenario] = {
         returns=[{"Name": "Default", "DomainName": "*"}, {"Name": "Fabrikam", "DomainName": "fabrikam.com"}],
     ),
     "Get-SharingPolicy": Scenario({}, returns=[{"Name": "Default Sharing Policy", "Enabled": True}]),
-    "Get-TransportConfig": Scenario({}, returns=[{"Name": "Transport Settings", "MaxRecipientEnvelopeLimit": 500}]),
+    "Get-TransportConfig": Scenario(
+        {}, returns=[{"Name": "Transport Settings", "MaxRecipientEnvelopeLimit": 500}]
+    ),
     "Get-TransportRule": Scenario(
         {"Identity": "Block spam"},
         setup=(TRULE,),
@@ -172,7 +189,11 @@ SCENARIOS: dict[str, Scenario] = {
             "ManagedBy": ["Ada Lovelace"],
             "PrimarySmtpAddress": "Staff@{domain}",
         },
-        after=("Get-DistributionGroupMember", {"Identity": "Staff"}, [{"Name": "Ada Lovelace"}, {"Name": "Bob Builder"}]),
+        after=(
+            "Get-DistributionGroupMember",
+            {"Identity": "Staff"},
+            [{"Name": "Ada Lovelace"}, {"Name": "Bob Builder"}],
+        ),
         duplicate=True,
     ),
     "New-DkimSigningConfig": Scenario(
@@ -350,7 +371,10 @@ SCENARIOS: dict[str, Scenario] = {
     ),
     # --- Remove-* ---------------------------------------------------------------------------------------
     "Remove-DistributionGroup": Scenario(
-        {"Identity": "team"}, setup=(ADA, TEAM), get=("Get-DistributionGroup", {"Identity": "team"}), gone=True
+        {"Identity": "team"},
+        setup=(ADA, TEAM),
+        get=("Get-DistributionGroup", {"Identity": "team"}),
+        gone=True,
     ),
     "Remove-InboxRule": Scenario(
         {"Identity": "ada\\Archive"},
@@ -361,13 +385,23 @@ SCENARIOS: dict[str, Scenario] = {
     "Remove-MailContact": Scenario(
         {"Identity": "carl"}, setup=(CARL,), get=("Get-MailContact", {"Identity": "carl"}), gone=True
     ),
-    "Remove-MailUser": Scenario({"Identity": "dora"}, setup=(DORA,), get=("Get-MailUser", {"Identity": "dora"}), gone=True),
-    "Remove-Mailbox": Scenario({"Identity": "ada"}, setup=(ADA,), get=("Get-Mailbox", {"Identity": "ada"}), gone=True),
+    "Remove-MailUser": Scenario(
+        {"Identity": "dora"}, setup=(DORA,), get=("Get-MailUser", {"Identity": "dora"}), gone=True
+    ),
+    "Remove-Mailbox": Scenario(
+        {"Identity": "ada"}, setup=(ADA,), get=("Get-Mailbox", {"Identity": "ada"}), gone=True
+    ),
     "Remove-RemoteDomain": Scenario(
-        {"Identity": "Fabrikam"}, setup=(REMOTE,), get=("Get-RemoteDomain", {"Identity": "Fabrikam"}), gone=True
+        {"Identity": "Fabrikam"},
+        setup=(REMOTE,),
+        get=("Get-RemoteDomain", {"Identity": "Fabrikam"}),
+        gone=True,
     ),
     "Remove-TransportRule": Scenario(
-        {"Identity": "Block spam"}, setup=(TRULE,), get=("Get-TransportRule", {"Identity": "Block spam"}), gone=True
+        {"Identity": "Block spam"},
+        setup=(TRULE,),
+        get=("Get-TransportRule", {"Identity": "Block spam"}),
+        gone=True,
     ),
     "Remove-DistributionGroupMember": Scenario(
         {"Identity": "team", "Member": "ada"},
@@ -388,7 +422,11 @@ SCENARIOS: dict[str, Scenario] = {
     "Add-DistributionGroupMember": Scenario(
         {"Identity": "team", "Member": "bob"},
         setup=(ADA, BOB, TEAM),
-        after=("Get-DistributionGroupMember", {"Identity": "team"}, [{"Name": "Ada Lovelace"}, {"Name": "Bob Builder"}]),
+        after=(
+            "Get-DistributionGroupMember",
+            {"Identity": "team"},
+            [{"Name": "Ada Lovelace"}, {"Name": "Bob Builder"}],
+        ),
         duplicate=True,
     ),
     "Add-MailboxPermission": Scenario(
@@ -397,7 +435,14 @@ SCENARIOS: dict[str, Scenario] = {
         after=(
             "Get-MailboxPermission",
             {"Identity": "ada", "User": "bob"},
-            [{"Identity": "Ada Lovelace", "User": "bob@{domain}", "AccessRights": ["FullAccess"], "Deny": False}],
+            [
+                {
+                    "Identity": "Ada Lovelace",
+                    "User": "bob@{domain}",
+                    "AccessRights": ["FullAccess"],
+                    "Deny": False,
+                }
+            ],
         ),
         duplicate=True,
     ),

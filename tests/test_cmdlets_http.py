@@ -9,6 +9,14 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import func, select
+
+from mailwarden.clock import FakeClock, utcnow
+from mailwarden.cmdlets import CmdletSpec, Param, ParamType, default_registry
+from mailwarden.demo import bulk_mailboxes
+from mailwarden.directory import iso
+from mailwarden.store import CasMailbox, Database, GroupMember, MailboxPermission, RecipientPermission
+
 from cmdlet_scenarios import (
     IDENTITY_PARAMS,
     SCENARIOS,
@@ -18,13 +26,6 @@ from cmdlet_scenarios import (
     table_snapshot,
 )
 from conftest import Api
-from sqlalchemy import func, select
-
-from mailwarden.clock import FakeClock, utcnow
-from mailwarden.cmdlets import CmdletSpec, Param, ParamType, default_registry
-from mailwarden.demo import bulk_mailboxes
-from mailwarden.directory import iso
-from mailwarden.store import CasMailbox, Database, GroupMember, MailboxPermission, RecipientPermission
 
 REGISTRY = default_registry()
 ALL = REGISTRY.names()
@@ -253,7 +254,9 @@ def test_whatif_changes_nothing_but_validates(cmdlet: str, api: Api, db: Databas
 
     # Validation still happens: an invalid call previews as the same error.
     declared = {p.name for p in spec_of(cmdlet).params}
-    identity = next((p for p in IDENTITY_PARAMS if p in params), "Identity" if "Identity" in declared else None)
+    identity = next(
+        (p for p in IDENTITY_PARAMS if p in params), "Identity" if "Identity" in declared else None
+    )
     if identity is not None:
         err = api.error(cmdlet, 404, **{**params, identity: unknown()}, WhatIf=True)
         assert err["code"] == "ManagementObjectNotFoundException"
@@ -285,7 +288,11 @@ def test_set_mailbox_with_one_bad_value_changes_nothing(api: Api, db: Database) 
     api.ok("New-Mailbox", Name="Ada", Alias="ada")
     before = table_snapshot(db)
     err = api.error(
-        "Set-Mailbox", 400, Identity="ada", DisplayName="Changed", EmailAddresses={"Add": ["ada@not-ours.example"]}
+        "Set-Mailbox",
+        400,
+        Identity="ada",
+        DisplayName="Changed",
+        EmailAddresses={"Add": ["ada@not-ours.example"]},
     )
     assert "accepted domain" in err["message"]
     assert table_snapshot(db) == before
@@ -435,7 +442,9 @@ def test_removing_a_recipient_removes_its_permissions_and_memberships(api: Api, 
 def test_email_addresses_add_remove(api: Api, db: Database) -> None:
     d = api.tenant.domain
     api.ok("New-Mailbox", Name="Ada", Alias="ada")
-    api.ok("Set-Mailbox", Identity="ada", EmailAddresses={"Add": [f"a1@{d}", f"a2@{d}", "X500:/o=Org/cn=ada"]})
+    api.ok(
+        "Set-Mailbox", Identity="ada", EmailAddresses={"Add": [f"a1@{d}", f"a2@{d}", "X500:/o=Org/cn=ada"]}
+    )
     got = api.ok("Get-Mailbox", Identity="ada")[0]
     assert got["EmailAddresses"] == [f"SMTP:ada@{d}", f"smtp:a1@{d}", f"smtp:a2@{d}", "X500:/o=Org/cn=ada"]
     api.ok("Set-Mailbox", Identity="ada", EmailAddresses={"Remove": [f"A1@{d}"], "Add": [f"a3@{d}"]})

@@ -7,13 +7,14 @@ import json
 from typing import Any
 
 import pytest
-from cmdlet_scenarios import IDENTITY_PARAMS, SCENARIOS, partial_match, render, table_snapshot
-from conftest import Api, TenantHandle, make_tenant
 from starlette.testclient import TestClient
 
 from mailwarden.clock import FakeClock
 from mailwarden.cmdlets import ParamType, default_registry
 from mailwarden.store import Database
+
+from cmdlet_scenarios import IDENTITY_PARAMS, SCENARIOS, partial_match, render, table_snapshot
+from conftest import Api, TenantHandle, make_tenant
 
 REGISTRY = default_registry()
 READS = [s.name for s in REGISTRY if not s.writes]
@@ -107,7 +108,14 @@ B_LISTINGS: dict[str, tuple[dict[str, Any], str, set[str]]] = {
     "Get-User": ({}, "Name", {"Bea Arthur", "Ben Hur", "dan"}),
 }
 
-_GUID_KEYS = ("Guid", "ExchangeGuid", "ExternalDirectoryObjectId", "MailboxGuid", "OwnerADGuid", "RuleIdentity")
+_GUID_KEYS = (
+    "Guid",
+    "ExchangeGuid",
+    "ExternalDirectoryObjectId",
+    "MailboxGuid",
+    "OwnerADGuid",
+    "RuleIdentity",
+)
 
 
 def _populate(api: Api, names: dict[str, str]) -> None:
@@ -185,7 +193,9 @@ def _a_reference(a: Api, noun: str, value: str | None, form: str) -> str | None:
         return {"name": obj["Name"], "smtp": obj["PrimarySmtpAddress"], "guid": obj["Guid"]}[form]
     if value == "ada\\Archive" or (noun == "InboxRule" and value is None):
         rule = a.ok("Get-InboxRule", Identity="ada\\Archive")[0]
-        return {"name": rule["Identity"], "smtp": f"ada@{domain}\\Archive", "guid": rule["RuleIdentity"]}[form]
+        return {"name": rule["Identity"], "smtp": f"ada@{domain}\\Archive", "guid": rule["RuleIdentity"]}[
+            form
+        ]
     if form == "smtp":
         return None  # configuration objects have no address
     params = {} if value is None else {"Identity": render(value, domain)}

@@ -151,13 +151,14 @@ class ArgumentError(BadRequestError):
 class AmbiguousIdentityError(BadRequestError):
     code = "ManagementObjectAmbiguousException"
 
-    def __init__(self, identity: str, matches: list[str]) -> None:
+    def __init__(self, identity: str, matches: list[str], *, parameter: str = "Identity") -> None:
         self.identity = identity
         self.matches = matches
+        self.parameter = parameter
         super().__init__(
-            f"The operation couldn't be performed because '{identity}' matches multiple entries: "
+            f"The operation couldn't be performed because '{identity}' ({parameter}) matches multiple entries: "
             + ", ".join(matches),
-            details=[{"code": "Match", "target": "Identity", "message": m} for m in matches],
+            details=[{"code": "Match", "target": parameter, "message": m} for m in matches],
         )
 
 

@@ -25,6 +25,7 @@ from ..directory import (
     apply_fields,
     cas_view,
     change_addresses,
+    change_external_address,
     create_recipient,
     group_view,
     mail_contact_view,
@@ -148,7 +149,7 @@ def _set(
                 now=now,
             )
         if inv.has("ExternalEmailAddress"):
-            row.external_email_address = inv.get("ExternalEmailAddress")
+            change_external_address(inv.session, row, inv.get("ExternalEmailAddress"), now)
         apply_fields(inv.session, row, _changes(inv, kind.fields), now)
         if extra is not None:
             extra(inv, row)

@@ -13,6 +13,7 @@ from ._fields import (
 from ._recipients import (
     apply_fields,
     change_addresses,
+    change_external_address,
     create_recipient,
     ensure_name_free,
     remove_recipient,
@@ -55,6 +56,7 @@ __all__ = [
     "apply_fields",
     "cas_view",
     "change_addresses",
+    "change_external_address",
     "create_recipient",
     "create_tenant",
     "default_domain",

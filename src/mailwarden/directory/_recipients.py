@@ -17,8 +17,10 @@ from ..errors import ArgumentError, DuplicateObjectError
 from ..store import CasMailbox, ConfigObject, Recipient
 from ._addresses import (
     accepted_domains,
+    address_key,
     apply_email_addresses,
     default_domain,
+    load_addresses,
     make_alias,
     replace_addresses,
     set_primary_smtp,
@@ -29,6 +31,7 @@ from ._types import MAILBOX_TYPES, RECIPIENT_TYPE
 __all__ = [
     "apply_fields",
     "change_addresses",
+    "change_external_address",
     "create_recipient",
     "ensure_name_free",
     "remove_recipient",
@@ -156,6 +159,24 @@ def change_addresses(
         apply_email_addresses(session, row, email_addresses, domains=domains)
     if primary_smtp is not None:
         set_primary_smtp(session, row, primary_smtp, domains=domains)
+    row.when_changed = now
+
+
+def change_external_address(session: Session, row: Recipient, address: str, now: datetime) -> None:
+    """A mail user's or contact's external (target) address is also one of its proxy addresses: the old one
+    goes, the new one comes (for a contact it is the primary address)."""
+    old = row.external_email_address
+    current = load_addresses(session, [row.id])[row.id]
+    kept = [e for e in current if not (old and address_key(e) == old.lower())]
+    kept = [e for e in kept if address_key(e) != address.lower()]
+    if row.recipient_type_details == "MailContact":
+        entries = [f"SMTP:{address}", *[("smtp:" + e[5:]) if e.startswith("SMTP:") else e for e in kept]]
+        replace_addresses(session, row, entries, domains=None)
+    else:
+        replace_addresses(
+            session, row, [*kept, f"smtp:{address}"], domains=None, keep_primary=row.primary_smtp_address
+        )
+    row.external_email_address = address
     row.when_changed = now
 
 

@@ -14,11 +14,14 @@ from ..store import ProxyAddress, Recipient, Tenant
 __all__ = ["not_found", "resolve_recipient", "try_resolve_recipient"]
 
 
-def not_found(session: Session, tenant_id: str, identity: str) -> NotFoundError:
+def not_found(
+    session: Session, tenant_id: str, identity: str, *, parameter: str = "Identity"
+) -> NotFoundError:
     tenant = session.get(Tenant, tenant_id)
     where = tenant.initial_domain if tenant else tenant_id
     return NotFoundError(
-        f"The operation couldn't be performed because object '{identity}' couldn't be found on '{where}'."
+        f"The operation couldn't be performed because object '{identity}' couldn't be found on '{where}'.",
+        details=[{"code": "NotFound", "target": parameter, "message": identity}],
     )
 
 
@@ -31,7 +34,7 @@ def _as_guid(text: str) -> str | None:
 
 def _dn_common_name(text: str) -> str | None:
     """``CN=Alex Wilber,OU=contoso…`` → ``Alex Wilber`` (commas inside the name are escaped ``\\,``)."""
-    if not text[:3].upper() == "CN=":
+    if text[:3].upper() != "CN=":
         return None
     out, i = [], 3
     while i < len(text):
@@ -51,14 +54,15 @@ def try_resolve_recipient(
     session: Session, tenant_id: str, identity: str, *, types: frozenset[str] | None = None
 ) -> list[Recipient]:
     ident = identity.strip()
-    cn = _dn_common_name(ident)
-    if cn is not None:
-        ident = cn
     stmt = select(Recipient).where(Recipient.tenant_id == tenant_id)
     if types is not None:
         stmt = stmt.where(Recipient.recipient_type_details.in_(sorted(types)))
+    cn = _dn_common_name(ident)
     guid = _as_guid(ident)
-    if guid is not None:
+    if cn is not None:
+        # A distinguished name names the object by its CN, which is its Name (never its alias).
+        stmt = stmt.where(func.lower(Recipient.name) == cn.lower())
+    elif guid is not None:
         stmt = stmt.where(
             or_(
                 Recipient.guid == guid,
@@ -94,11 +98,11 @@ def resolve_recipient(
 ) -> Recipient:
     matches = try_resolve_recipient(session, tenant_id, identity, types=types)
     if not matches:
-        raise not_found(session, tenant_id, identity)
+        raise not_found(session, tenant_id, identity, parameter=parameter)
     if len(matches) > 1:
         # As in Exchange, one object's name and another's alias matching the same text is ambiguous too:
         # the caller must use an unambiguous form (SMTP address or GUID) rather than have us guess.
         raise AmbiguousIdentityError(
-            identity, [f"{m.name} ({m.primary_smtp_address or m.guid})" for m in matches]
+            identity, [f"{m.name} ({m.primary_smtp_address or m.guid})" for m in matches], parameter=parameter
         )
     return matches[0]
