@@ -151,9 +151,7 @@ def _call(executor: Executor, tenant: TenantInfo, principal: Principal, cmdlet: 
     spec = executor.registry.get(cmdlet)
     if spec is None:  # pragma: no cover - programming error in the seed list
         raise LookupError(cmdlet)
-    return executor.invoke(
-        spec, executor.bind(spec, params), tenant=tenant, principal=principal, page_size=1000
-    ).value
+    return executor.run(spec, params, tenant=tenant, principal=principal, page_size=1000).value
 
 
 def seed_demo_tenant(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ..audit._service import AuditService
 from ..clock import SystemClock
 from ..cmdlets import CursorSigner, default_registry
 from ..cmdlets._executor import Executor
@@ -43,4 +44,6 @@ def server_executor(settings: Settings, db: Database) -> Executor:
         key = keyring.get("cursor", kid)
         return None if key is None else key.secret
 
-    return Executor(db, default_registry(), CursorSigner(current, lookup), clock)
+    return Executor(
+        db, default_registry(), CursorSigner(current, lookup), clock, audit=AuditService(db, keyring, clock)
+    )

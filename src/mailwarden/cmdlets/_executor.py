@@ -15,8 +15,19 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
+from ..audit._changes import ChangeLog
+from ..audit._records import RecordType, exchange_admin_record
+from ..audit._service import AuditService
+from ..audit._service import on_success as audit_on_success
 from ..clock import Clock
-from ..errors import ArgumentError, DuplicateObjectError, ParameterBindingError
+from ..errors import (
+    AccessDeniedError,
+    ApiError,
+    ArgumentError,
+    DuplicateObjectError,
+    ParameterBindingError,
+    ServiceError,
+)
 from ..principal import Principal
 from ..store import Database
 from ._binding import UNLIMITED, BoundParameters, bind_parameters
@@ -25,7 +36,7 @@ from ._invocation import Invocation, Listing, TenantInfo
 from ._registry import CmdletSpec, Registry
 from .opath import compile_filter
 
-__all__ = ["RESULT_SIZE_WARNING", "CallResult", "Executor"]
+__all__ = ["RESULT_SIZE_WARNING", "CallContext", "CallResult", "Executor"]
 
 RESULT_SIZE_WARNING = (
     "By default, only the first {n} items are returned. Use the ResultSize parameter to specify the number of "
@@ -40,6 +51,20 @@ class CallResult:
     warnings: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class CallContext:
+    """Where a call came from, for the audit record."""
+
+    client_ip: str | None = None
+    client_port: int | None = None
+    client_request_id: str | None = None
+    session_id: str | None = None
+    app_id: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in vars(self).items() if v is not None}
+
+
 class Executor:
     def __init__(
         self,
@@ -49,17 +74,49 @@ class Executor:
         clock: Clock,
         *,
         default_result_size: int = 1000,
+        audit: AuditService | None = None,
     ) -> None:
         self.db = db
         self.registry = registry
         self.cursors = cursors
         self.clock = clock
         self.default_result_size = default_result_size
-        # Hooks that later layers (RBAC, audit) attach; each runs inside the call's unit of work.
+        self.audit = audit
+        # Hooks that later layers (RBAC, conditional access) attach; each runs inside the call's unit of
+        # work, before the handler. An AccessDeniedError raised there is audited like any denial.
         self.before_handler: list[Callable[[Invocation], None]] = []
 
     def bind(self, spec: CmdletSpec, raw: Any) -> BoundParameters:
         return bind_parameters(spec, raw)
+
+    def run(
+        self,
+        spec: CmdletSpec,
+        raw: Any,
+        *,
+        tenant: TenantInfo,
+        principal: Principal,
+        page_size: int,
+        cursor: str | None = None,
+        context: CallContext | None = None,
+    ) -> CallResult:
+        """Bind and invoke; a write whose parameters do not even bind is still audited as a failure."""
+        try:
+            params = bind_parameters(spec, raw)
+        except ApiError as exc:
+            if spec.writes:
+                raw_params = raw if isinstance(raw, dict) else {"Parameters": raw}
+                self._audit_failure(spec, raw_params, tenant, principal, exc, context)
+            raise
+        return self.invoke(
+            spec,
+            params,
+            tenant=tenant,
+            principal=principal,
+            page_size=page_size,
+            cursor=cursor,
+            context=context,
+        )
 
     def invoke(
         self,
@@ -70,6 +127,7 @@ class Executor:
         principal: Principal,
         page_size: int,
         cursor: str | None = None,
+        context: CallContext | None = None,
     ) -> CallResult:
         state: CursorState | None = None
         digest = params_digest(spec.name, params.values)
@@ -83,32 +141,134 @@ class Executor:
                 now=self.clock.now(),
             )
         what_if = bool(params.get("WhatIf", False)) and spec.writes
+        # Audited reads (audit-log searches) record who searched for what, once per search (first page).
+        audited = self.audit is not None and (
+            spec.writes or (bool(spec.extra.get("audit_reads")) and state is None)
+        )
         try:
-            with self.db.unit_of_work(write=spec.writes) as uow:
+            with self.db.unit_of_work(write=spec.writes or audited) as uow:
                 inv = Invocation(spec, params, tenant, principal, uow, self.clock, what_if=what_if)
-                for hook in self.before_handler:
-                    hook(inv)
-                if what_if:
-                    savepoint = uow.session.begin_nested()
-                    try:
-                        self._run(inv, page_size, state, digest)
+                changes = ChangeLog(uow.session) if audited and spec.writes else None
+                try:
+                    for hook in self.before_handler:
+                        hook(inv)
+                    if what_if:
+                        savepoint = uow.session.begin_nested()
+                        try:
+                            self._run(inv, page_size, state, digest)
+                            uow.session.flush()
+                        finally:
+                            savepoint.rollback()
+                        result = CallResult(
+                            value=[],
+                            warnings=[
+                                f'What if: Performing the operation "{spec.name}" '
+                                f"with parameters {sorted(k for k in params.values if k != 'WhatIf')}."
+                            ],
+                        )
+                    else:
+                        result = self._run(inv, page_size, state, digest)
                         uow.session.flush()
-                    finally:
-                        savepoint.rollback()
-                    return CallResult(
-                        value=[],
-                        warnings=[
-                            f'What if: Performing the operation "{spec.name}" '
-                            f"with parameters {sorted(k for k in params.values if k != 'WhatIf')}."
-                        ],
-                    )
-                result = self._run(inv, page_size, state, digest)
-                uow.session.flush()
-                result.warnings[:0] = inv.warnings
+                        result.warnings[:0] = inv.warnings
+                    if audited:
+                        self._audit_success(inv, result, changes, context, preview=what_if)
+                finally:
+                    if changes is not None:
+                        changes.close()
                 return result
         except IntegrityError as exc:
             # A unique constraint raced us (another call created the same object meanwhile).
-            raise DuplicateObjectError("The object already exists.") from exc
+            error = DuplicateObjectError("The object already exists.")
+            if spec.writes:
+                self._audit_failure(spec, params.values, tenant, principal, error, context)
+            raise error from exc
+        except ApiError as exc:
+            if spec.writes or isinstance(exc, AccessDeniedError):
+                self._audit_failure(spec, params.values, tenant, principal, exc, context)
+            raise
+        except Exception as exc:
+            if spec.writes:
+                self._audit_failure(
+                    spec, params.values, tenant, principal, ServiceError("internal error"), context
+                )
+            raise exc
+
+    # --- audit ------------------------------------------------------------------------------------------
+
+    def _object_id(self, params: dict[str, Any], value: list[dict[str, Any]] | None = None) -> str | None:
+        for name in ("Identity", "Mailbox", "Name", "DomainName"):
+            if isinstance(params.get(name), str):
+                return str(params[name])
+        if value and isinstance(value[0].get("Identity"), str):
+            return str(value[0]["Identity"])
+        return None
+
+    def _secret_names(self, spec: CmdletSpec) -> list[str]:
+        return [p.name for p in spec.all_params() if p.secret]
+
+    def _audit_success(
+        self,
+        inv: Invocation,
+        result: CallResult,
+        changes: ChangeLog | None,
+        context: CallContext | None,
+        *,
+        preview: bool,
+    ) -> None:
+        assert self.audit is not None
+        params = inv.params.values
+        high = (
+            False
+            if preview
+            else audit_on_success(self.audit, inv.session, inv.tenant.id, inv.spec.name, params)
+        )
+        record = exchange_admin_record(
+            operation=inv.spec.name,
+            tenant_id=inv.tenant.id,
+            organization_name=inv.tenant.initial_domain,
+            when=inv.now(),
+            principal=inv.principal,
+            params=params,
+            secret_names=self._secret_names(inv.spec),
+            succeeded=True,
+            object_id=self._object_id(params, result.value),
+            modified=[] if changes is None or preview else changes.changes,
+            preview=preview,
+            context=context.as_dict() if context else None,
+        )
+        if not inv.spec.writes:
+            record["RecordType"] = int(RecordType.MailwardenAuditAccess)
+        self.audit.record(inv.session, inv.tenant.id, record, high_severity=high)
+
+    def _audit_failure(
+        self,
+        spec: CmdletSpec,
+        params: dict[str, Any],
+        tenant: TenantInfo,
+        principal: Principal,
+        error: ApiError,
+        context: CallContext | None,
+    ) -> None:
+        if self.audit is None:
+            return
+        audit = self.audit
+
+        def build() -> dict[str, Any]:
+            return exchange_admin_record(
+                operation=spec.name,
+                tenant_id=tenant.id,
+                organization_name=tenant.initial_domain,
+                when=audit.now(),
+                principal=principal,
+                params=params,
+                secret_names=self._secret_names(spec),
+                succeeded=False,
+                object_id=self._object_id(params),
+                error=error.code,
+                context=context.as_dict() if context else None,
+            )
+
+        audit.record_separately(tenant.id, build, high_severity=isinstance(error, AccessDeniedError))
 
     def _run(self, inv: Invocation, page_size: int, state: CursorState | None, digest: str) -> CallResult:
         if state is not None and not inv.spec.pageable:

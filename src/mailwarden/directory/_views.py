@@ -11,13 +11,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from typing import Any
 
 from sqlalchemy import ColumnElement, case, exists, func, select
 from sqlalchemy.orm import Session, aliased
 
+from ..cmdlets._registry import ParamType
 from ..cmdlets.opath import FilterProperty, PropertyMap, PropertyType
 from ..store import CasMailbox, GroupMember, ProxyAddress, Recipient
 from ._addresses import load_addresses
@@ -29,7 +30,6 @@ from ._fields import (
     MAILBOX_FIELDS,
     USER_FIELDS,
     Field,
-    read_field,
 )
 from ._types import RECIPIENT_TYPE
 
@@ -55,6 +55,7 @@ def iso(value: datetime | None) -> str | None:
     return None if value is None else value.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
+@lru_cache(maxsize=4096)  # pure, and most mailboxes carry the default quotas
 def format_size(value: int | None) -> str:
     """Exchange's ByteQuantifiedSize rendering: ``'99 GB (106,300,440,576 bytes)'`` or ``'Unlimited'``."""
     if value is None:
@@ -256,16 +257,8 @@ def _dn(row: Recipient, domain: str) -> str:
     return f"CN={name},OU={domain},OU=Microsoft Exchange Hosted Organizations,DC=mailwarden,DC=local"
 
 
-def _out_value(field: Field, value: Any) -> Any:
-    from ..cmdlets._registry import ParamType
-
-    if field.type is ParamType.SIZE:
-        return format_size(value)
-    return value
-
-
 def _base(row: Recipient, addresses: list[str], domain: str) -> dict[str, Any]:
-    return {
+    obj: dict[str, Any] = {
         "Identity": row.name,
         "Id": row.name,
         "Name": row.name,
@@ -280,11 +273,11 @@ def _base(row: Recipient, addresses: list[str], domain: str) -> dict[str, Any]:
         "Guid": row.guid,
         "ExternalDirectoryObjectId": row.external_directory_object_id,
         "OrganizationalUnit": domain,
-        "WhenCreated": iso(row.when_created),
-        "WhenChanged": iso(row.when_changed),
-        "WhenCreatedUTC": iso(row.when_created),
-        "WhenChangedUTC": iso(row.when_changed),
     }
+    created, changed = iso(row.when_created), iso(row.when_changed)
+    obj["WhenCreated"] = obj["WhenCreatedUTC"] = created
+    obj["WhenChanged"] = obj["WhenChangedUTC"] = changed
+    return obj
 
 
 def _names_by_id(session: Session, ids: set[int]) -> dict[int, str]:
@@ -294,7 +287,18 @@ def _names_by_id(session: Session, ids: set[int]) -> dict[int, str]:
 
 
 def _fields_out(row: Recipient, fields: Sequence[Field]) -> dict[str, Any]:
-    return {f.name: _out_value(f, read_field(row, f)) for f in fields}
+    # The hot path of every Get-* page: read the JSON columns once per row, not once per field.
+    props, custom = row.props, row.custom_attributes
+    out: dict[str, Any] = {}
+    for f in fields:
+        if f.column is not None:
+            value = getattr(row, f.column)
+        elif f.custom:
+            value = custom.get(f.name)
+        else:
+            value = props.get(f.name, f.default)
+        out[f.name] = format_size(value) if f.type is ParamType.SIZE else value
+    return out
 
 
 def mailbox_view(domain: str) -> Serializer:
@@ -347,11 +351,10 @@ def user_view(domain: str) -> Serializer:
                 "ExternalDirectoryObjectId": r.external_directory_object_id,
                 "AccountDisabled": r.account_disabled,
                 "Manager": managers.get(r.manager_id) if r.manager_id else None,
-                "WhenCreated": iso(r.when_created),
-                "WhenChanged": iso(r.when_changed),
-                "WhenCreatedUTC": iso(r.when_created),
-                "WhenChangedUTC": iso(r.when_changed),
             }
+            created, changed = iso(r.when_created), iso(r.when_changed)
+            obj["WhenCreated"] = obj["WhenCreatedUTC"] = created
+            obj["WhenChanged"] = obj["WhenChangedUTC"] = changed
             obj.update(_fields_out(r, USER_FIELDS))
             out.append(obj)
         return out

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
@@ -29,6 +30,11 @@ def normalise_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
+def _json_dumps(value: object) -> str:
+    # JSON columns are decoded on every row of every Get-* page: orjson is several times faster.
+    return orjson.dumps(value).decode()
+
+
 def _unicode_lower(value: object) -> object:
     return value.lower() if isinstance(value, str) else value
 
@@ -39,7 +45,12 @@ def _create_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            json_serializer=_json_dumps,
+            json_deserializer=orjson.loads,
+        )
 
         @event.listens_for(engine, "connect")
         def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -69,7 +80,14 @@ def _create_engine(url: str) -> Engine:
             raise ConfigurationError(
                 "PostgreSQL support needs the postgres extra: pip install 'mailwarden[postgres]'"
             ) from exc
-        return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+        return create_engine(
+            url,
+            pool_size=10,
+            max_overflow=20,
+            pool_pre_ping=True,
+            json_serializer=_json_dumps,
+            json_deserializer=orjson.loads,
+        )
     raise ConfigurationError(f"unsupported database URL scheme: {parsed.drivername}")
 
 

@@ -157,6 +157,8 @@ class ProxyAddress(Base):
     __table_args__ = (
         UniqueConstraint("tenant_id", "address_key", name="uq_proxy_tenant_address"),
         Index("ix_proxy_recipient", "recipient_id"),
+        # EmailAddresses -eq/-like compile to lower(address) comparisons.
+        Index("ix_proxy_lower_address", text("lower(address)")),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)

@@ -141,15 +141,6 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_recipients_tenant_type", ["tenant_id", "recipient_type_details", "id"], unique=False
         )
-    # Expression indexes (autogenerate cannot compare them): case-insensitive unique names, and the
-    # lower() lookups that identity resolution and OPATH -eq compile to.
-    op.create_index(
-        "uq_recipients_tenant_name", "recipients", ["tenant_id", sa.text("lower(name)")], unique=True
-    )
-    op.create_index("ix_recipients_tenant_alias", "recipients", ["tenant_id", sa.text("lower(alias)")])
-    op.create_index(
-        "ix_recipients_tenant_department", "recipients", ["tenant_id", sa.text("lower(department)")]
-    )
 
     op.create_table(
         "cas_mailboxes",
@@ -270,6 +261,16 @@ def upgrade() -> None:
         batch_op.create_index("ix_recipient_permissions_trustee", ["trustee_id"], unique=False)
 
     # ### end Alembic commands ###
+    # Expression indexes (autogenerate cannot compare them): case-insensitive unique names, and the
+    # lower() lookups that identity resolution and OPATH -eq compile to.
+    op.create_index(
+        "uq_recipients_tenant_name", "recipients", ["tenant_id", sa.text("lower(name)")], unique=True
+    )
+    op.create_index("ix_recipients_tenant_alias", "recipients", ["tenant_id", sa.text("lower(alias)")])
+    op.create_index(
+        "ix_recipients_tenant_department", "recipients", ["tenant_id", sa.text("lower(department)")]
+    )
+    op.create_index("ix_proxy_lower_address", "proxy_addresses", [sa.text("lower(address)")])
 
 
 def downgrade() -> None:
