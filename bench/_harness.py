@@ -1,5 +1,6 @@
 """Shared benchmark harness: a throw-away data directory with a migrated database, one tenant with a
-bootstrap key and N bulk-seeded mailboxes, a real ``mailwarden serve`` process on a free loopback port, a
+registered app (client secret; its access token is fetched over HTTP by client credentials once the server
+runs) and N bulk-seeded mailboxes, a real ``mailwarden serve`` process on a free loopback port, a
 hard wall-clock bound, and figure/ratio/summary printing.
 
 Everything a script starts is stopped at exit (the server process group is terminated, the temp data dir
@@ -31,10 +32,10 @@ import httpx
 import orjson
 from sqlalchemy import bindparam, delete, insert, select, text
 
-from mailwarden.bootstrap_keys import issue_key
 from mailwarden.clock import SystemClock, utcnow
 from mailwarden.demo import bulk_mailboxes
 from mailwarden.directory import create_tenant
+from mailwarden.oauth import ensure_builtin_clients, register_app
 from mailwarden.store import Database, ProxyAddress, Recipient, Tenant, upgrade
 
 __all__ = [
@@ -137,17 +138,19 @@ class Fixture:
     db: Database
     tenant_id: str
     domain: str
-    key: str
+    app_id: str
+    app_secret: str
     mailboxes: int
     seed_seconds: float
     external_db: bool = False
     secondary: list[str] = field(default_factory=list)
+    key: str = ""  # an app access token, set by BenchServer
 
 
 def seed_fixture(
     mailboxes: int, *, database_url: str | None = None, keep: bool = False, secondary_every: int = 0
 ) -> Fixture:
-    """Temp data dir + migrated database + tenant + bootstrap key + ``mailboxes`` bulk-seeded mailboxes.
+    """Temp data dir + migrated database + tenant + app + ``mailboxes`` bulk-seeded mailboxes.
 
     ``secondary_every=k`` adds a secondary ``smtp:<alias>.alt@<domain>`` proxy address to every k-th
     mailbox (multi-valued EmailAddresses filters need some).
@@ -166,7 +169,11 @@ def seed_fixture(
     t0 = time.perf_counter()
     with db.unit_of_work() as uow:
         tenant = create_tenant(uow.session, name="Bench", domain=domain, now=utcnow(clock))
-        key = issue_key(uow.session, tenant.id, name="bench key", now=utcnow(clock))
+        ensure_builtin_clients(uow.session, tenant.id, now=utcnow(clock))
+        app_id, app_secret = register_app(
+            uow.session, tenant.id, name="bench app", now=utcnow(clock), with_secret=True
+        )
+        assert app_secret is not None
         tenant_id = tenant.id
         bulk_mailboxes(uow.session, tenant_id, mailboxes, now=utcnow(clock))
     if database_url is not None:
@@ -221,7 +228,8 @@ def seed_fixture(
         db=db,
         tenant_id=tenant_id,
         domain=domain,
-        key=key,
+        app_id=app_id,
+        app_secret=app_secret,
         mailboxes=mailboxes,
         seed_seconds=seconds,
         external_db=database_url is not None,
@@ -242,7 +250,10 @@ def _free_port() -> int:
 class BenchServer:
     """``mailwarden serve`` in its own process group on 127.0.0.1; ``client()`` is a keep-alive httpx client."""
 
-    def __init__(self, fixture: Fixture, *, startup_timeout: float = 60.0) -> None:
+    def __init__(
+        self, fixture: Fixture, *, startup_timeout: float = 60.0, preamble: str = "", workers: int = 1
+    ) -> None:
+        """``preamble``: Python run in the server process before the CLI (for A/B experiments with patches)."""
         self.fixture = fixture
         self.port = _free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
@@ -260,12 +271,14 @@ class BenchServer:
             [
                 sys.executable,
                 "-c",
-                "from mailwarden.cli import main; main()",
+                f"{preamble}\nfrom mailwarden.cli import main; main()",
                 "serve",
                 "--host",
                 "127.0.0.1",
                 "--port",
                 str(self.port),
+                "--workers",
+                str(workers),
             ],
             env=env,
             cwd=str(fixture.data_dir),
@@ -275,6 +288,24 @@ class BenchServer:
         )
         _cleanups.append(self.stop)
         self._wait_healthy(startup_timeout)
+        fixture.key = self.app_token()
+
+    def app_token(self) -> str:
+        """An access token for the fixture's app, by the client credentials grant (RFC 6749 §4.4)."""
+        response = httpx.post(
+            f"{self.base_url}/{self.fixture.domain}/oauth2/v2.0/token",
+            data={
+                "grant_type": "client_credentials",
+                "client_id": self.fixture.app_id,
+                "client_secret": self.fixture.app_secret,
+                "scope": "api://mailwarden/.default",
+            },
+            timeout=30,
+        )
+        if response.status_code != 200:
+            raise RuntimeError(f"token request failed: {response.status_code} {response.text[:300]}")
+        token: str = response.json()["access_token"]
+        return token
 
     def _wait_healthy(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -319,6 +350,11 @@ def invoke_body(cmdlet: str, **params: Any) -> dict[str, Any]:
 
 def post_page(client: httpx.Client, url: str, body: dict[str, Any]) -> dict[str, Any]:
     response = client.post(url, content=orjson.dumps(body), headers={"Content-Type": "application/json"})
+    if response.status_code == 401:
+        raise RuntimeError(
+            f"{url}: HTTP 401 {response.text[:300]} — the server refused the bench app's access token "
+            "(client credentials); check the token's audience, issuer and lifetime"
+        )
     if response.status_code != 200:
         raise RuntimeError(f"{url}: HTTP {response.status_code}: {response.text[:500]}")
     page: dict[str, Any] = orjson.loads(response.content)

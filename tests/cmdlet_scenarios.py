@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import select
 
 from mailwarden.clock import FakeClock, utcnow
+from mailwarden.cmdlets import default_registry
 from mailwarden.directory._config_objects import create_config_object
 from mailwarden.store import Base, Database
 
@@ -479,7 +480,14 @@ def partial_match(actual: list[dict[str, Any]], expected: list[dict[str, Any]]) 
         assert {k: got.get(k) for k in want} == want, got
 
 
-_VOLATILE = {"rate_limits"}  # the per-principal rate-limit counter moves on every call
+# Rows every call may add without changing directory state: the rate-limit counter, and the audit log (a
+# failed or previewed call is recorded by design — tests/audit checks those records exactly), and the
+# signing keys created on first use.
+_VOLATILE = {"rate_limits", "signing_keys"}
+
+
+def _volatile(name: str) -> bool:
+    return name in _VOLATILE or name.startswith("audit_")
 
 
 def table_snapshot(db: Database, tenant_id: str | None = None) -> dict[str, list[tuple[Any, ...]]]:
@@ -487,7 +495,7 @@ def table_snapshot(db: Database, tenant_id: str | None = None) -> dict[str, list
     out: dict[str, list[tuple[Any, ...]]] = {}
     with db.engine.connect() as conn:
         for table in Base.metadata.sorted_tables:
-            if table.name in _VOLATILE:
+            if _volatile(table.name):
                 continue
             stmt = select(table).order_by(*table.primary_key.columns)
             if tenant_id is not None:
@@ -499,3 +507,365 @@ def table_snapshot(db: Database, tenant_id: str | None = None) -> dict[str, list
                     continue
             out[table.name] = [tuple(row) for row in conn.execute(stmt)]
     return out
+
+
+# --- RBAC (mailwarden.rbac) -------------------------------------------------------------------------------
+
+
+def _pam_request_by_other(db: Database, tenant_id: str, clock: FakeClock) -> None:
+    """A pending elevation request for Set-TransportConfig made by another principal (an app), id fixed."""
+    import uuid as _uuid
+
+    from mailwarden.store._rbac_models import RbacElevationPolicy, RbacElevationRequest
+
+    with db.unit_of_work() as uow:
+        policy = RbacElevationPolicy(
+            tenant_id=tenant_id,
+            guid=str(_uuid.uuid4()),
+            policy_type="Task",
+            target="Set-TransportConfig",
+            target_key="set-transportconfig",
+            approval_type="Manual",
+            approver_group="Organization Management",
+            created_at=utcnow(clock),
+        )
+        uow.session.add(policy)
+        uow.session.flush()
+        uow.session.add(
+            RbacElevationRequest(
+                tenant_id=tenant_id,
+                guid=PAM_REQUEST,
+                policy_id=policy.id,
+                requester_kind="app",
+                requester_id="someone-else",
+                requester_name="Someone else",
+                task="Set-TransportConfig",
+                reason="maintenance",
+                duration_hours=4,
+                status="Pending",
+                created_at=utcnow(clock),
+            )
+        )
+
+
+def _pam_approved(db: Database, tenant_id: str, clock: FakeClock) -> None:
+    from mailwarden.store._rbac_models import RbacElevationRequest
+
+    _pam_request_by_other(db, tenant_id, clock)
+    with db.unit_of_work() as uow:
+        from sqlalchemy import update as _update
+
+        uow.session.execute(
+            _update(RbacElevationRequest).values(
+                status="Approved", access_ends_at=utcnow(clock).replace(year=2999)
+            )
+        )
+
+
+PAM_REQUEST = "5f0c2c4e-9a57-4d3e-9a3b-6f1d2e3c4b5a"
+CHILD: Step = ("New-ManagementRole", {"Name": "Sales Recipients", "Parent": "Mail Recipients"})
+SALES: Step = (
+    "New-ManagementScope",
+    {"Name": "Sales", "RecipientRestrictionFilter": "Department -eq 'Sales'"},
+)
+HELPERS: Step = ("New-RoleGroup", {"Name": "Helpers", "Roles": ["Mail Recipients"]})
+POLICY: Step = (
+    "New-ElevatedAccessApprovalPolicy",
+    {"Task": "Set-TransportConfig", "ApproverGroup": "Organization Management"},
+)
+ASSIGN: Step = (
+    "New-ManagementRoleAssignment",
+    {"Name": "MR Helpers", "Role": "Mail Recipients", "SecurityGroup": "Helpers"},
+)
+
+SCENARIOS.update(
+    {
+        "Get-ManagementRole": Scenario(
+            {"Identity": "Mail Recipients"},
+            returns=[{"Name": "Mail Recipients", "RoleType": "MailRecipients"}],
+        ),
+        "New-ManagementRole": Scenario(
+            {"Name": "Sales Recipients", "Parent": "Mail Recipients"},
+            get=("Get-ManagementRole", {"Identity": "Sales Recipients"}),
+            expect={"Parent": "Mail Recipients", "IsRootRole": False},
+            duplicate=True,
+        ),
+        "Remove-ManagementRole": Scenario(
+            {"Identity": "Sales Recipients"},
+            setup=(CHILD,),
+            get=("Get-ManagementRole", {"Identity": "Sales Recipients"}),
+            gone=True,
+        ),
+        "Get-ManagementRoleEntry": Scenario(
+            {"Identity": "Mail Recipients\\Set-Mailbox"},
+            returns=[{"Identity": "Mail Recipients\\Set-Mailbox"}],
+        ),
+        "Add-ManagementRoleEntry": Scenario(
+            {"Identity": "Sales Recipients\\Get-Mailbox"},
+            setup=(CHILD, ("Remove-ManagementRoleEntry", {"Identity": "Sales Recipients\\Get-Mailbox"})),
+            get=("Get-ManagementRoleEntry", {"Identity": "Sales Recipients\\Get-Mailbox"}),
+            expect={"Role": "Sales Recipients"},
+            duplicate=True,
+        ),
+        "Set-ManagementRoleEntry": Scenario(
+            {
+                "Identity": "Sales Recipients\\Set-Mailbox",
+                "Parameters": ["ForwardingSmtpAddress"],
+                "RemoveParameter": True,
+            },
+            setup=(CHILD,),
+            after=(
+                "Get-ManagementRoleEntry",
+                {"Identity": "Sales Recipients\\Set-Mailbox", "Parameters": ["ForwardingSmtpAddress"]},
+                [],
+            ),
+        ),
+        "Remove-ManagementRoleEntry": Scenario(
+            {"Identity": "Sales Recipients\\Set-Mailbox"},
+            setup=(CHILD,),
+            after=("Get-ManagementRoleEntry", {"Identity": "Sales Recipients\\Set-Mailbox"}, []),
+        ),
+        "Get-RoleGroup": Scenario(
+            {"Identity": "Help Desk"}, returns=[{"Name": "Help Desk", "IsBuiltIn": True}]
+        ),
+        "New-RoleGroup": Scenario(
+            {"Name": "Helpers", "Roles": ["Mail Recipients"]},
+            get=("Get-RoleGroup", {"Identity": "Helpers"}),
+            expect={"Roles": ["Mail Recipients"]},
+            duplicate=True,
+        ),
+        "Set-RoleGroup": Scenario(
+            {"Identity": "Helpers", "Description": "Front line"},
+            setup=(HELPERS,),
+            get=("Get-RoleGroup", {"Identity": "Helpers"}),
+            expect={"Description": "Front line"},
+        ),
+        "Remove-RoleGroup": Scenario(
+            {"Identity": "Helpers"},
+            setup=(HELPERS,),
+            get=("Get-RoleGroup", {"Identity": "Helpers"}),
+            gone=True,
+        ),
+        "Get-RoleGroupMember": Scenario(
+            {"Identity": "Organization Management"},
+            returns=[
+                {"RecipientType": "RoleGroup"},
+                {"RecipientType": "RoleGroup"},
+                {"RecipientType": "User"},
+            ],
+        ),
+        "Add-RoleGroupMember": Scenario(
+            {"Identity": "Helpers", "Member": "Help Desk"},
+            setup=(HELPERS,),
+            after=("Get-RoleGroupMember", {"Identity": "Helpers"}, [{"Name": "Help Desk"}]),
+            duplicate=True,
+        ),
+        "Remove-RoleGroupMember": Scenario(
+            {"Identity": "Helpers", "Member": "Help Desk"},
+            setup=(HELPERS, ("Add-RoleGroupMember", {"Identity": "Helpers", "Member": "Help Desk"})),
+            after=("Get-RoleGroupMember", {"Identity": "Helpers"}, []),
+        ),
+        "Update-RoleGroupMember": Scenario(
+            {"Identity": "Helpers", "Members": ["Help Desk"]},
+            setup=(HELPERS,),
+            after=("Get-RoleGroupMember", {"Identity": "Helpers"}, [{"Name": "Help Desk"}]),
+        ),
+        "Get-ManagementRoleAssignment": Scenario(
+            {"Identity": "Mail Recipients_Recipient Management"},
+            returns=[{"Role": "Mail Recipients", "RoleAssigneeType": "RoleGroup"}],
+        ),
+        "New-ManagementRoleAssignment": Scenario(
+            {
+                "Name": "MR Helpers",
+                "Role": "Mail Recipients",
+                "SecurityGroup": "Helpers",
+                "CustomRecipientWriteScope": "Sales",
+            },
+            setup=(HELPERS, SALES),
+            get=("Get-ManagementRoleAssignment", {"Identity": "MR Helpers"}),
+            expect={"CustomRecipientWriteScope": "Sales", "RoleAssigneeType": "RoleGroup"},
+            duplicate=True,
+        ),
+        "Set-ManagementRoleAssignment": Scenario(
+            {"Identity": "MR Helpers", "Enabled": False},
+            setup=(HELPERS, ASSIGN),
+            get=("Get-ManagementRoleAssignment", {"Identity": "MR Helpers"}),
+            expect={"Enabled": False},
+        ),
+        "Remove-ManagementRoleAssignment": Scenario(
+            {"Identity": "MR Helpers"},
+            setup=(HELPERS, ASSIGN),
+            after=("Get-ManagementRoleAssignment", {"Identity": "MR Helpers"}, []),
+        ),
+        "Get-ManagementScope": Scenario(
+            {"Identity": "Sales"}, setup=(SALES,), returns=[{"Name": "Sales", "Exclusive": False}]
+        ),
+        "New-ManagementScope": Scenario(
+            {
+                "Name": "Sales",
+                "RecipientRestrictionFilter": "Department -eq 'Sales'",
+                "RecipientRoot": "{domain}/Users",
+            },
+            after=(
+                "Get-ManagementScope",
+                {"Identity": "Sales"},
+                [{"RecipientRoot": "{domain}/Users", "Exclusive": False}],
+            ),
+            duplicate=True,
+        ),
+        "Set-ManagementScope": Scenario(
+            {"Identity": "Sales", "RecipientRestrictionFilter": "Department -eq 'Finance'"},
+            setup=(SALES,),
+            after=(
+                "Get-ManagementScope",
+                {"Identity": "Sales"},
+                [{"RecipientFilter": "(Department -eq 'Finance')"}],
+            ),
+        ),
+        "Remove-ManagementScope": Scenario(
+            {"Identity": "Sales"}, setup=(SALES,), after=("Get-ManagementScope", {"Identity": "Sales"}, [])
+        ),
+        "Get-RoleAssignmentPolicy": Scenario(
+            {}, returns=[{"Name": "Default Role Assignment Policy", "IsDefault": True}]
+        ),
+        "Get-ElevatedAccessApprovalPolicy": Scenario(
+            {}, setup=(POLICY,), returns=[{"Task": "Exchange\\Set-TransportConfig", "ApprovalType": "Manual"}]
+        ),
+        "New-ElevatedAccessApprovalPolicy": Scenario(
+            {
+                "Task": "Exchange\\Set-TransportConfig",
+                "ApprovalType": "Manual",
+                "ApproverGroup": "Organization Management",
+            },
+            after=(
+                "Get-ElevatedAccessApprovalPolicy",
+                {},
+                [{"PolicyType": "Task", "ApprovalType": "Manual"}],
+            ),
+            duplicate=True,
+        ),
+        "Set-ElevatedAccessApprovalPolicy": Scenario(
+            {"Identity": "Set-TransportConfig", "ApprovalType": "Auto"},
+            setup=(POLICY,),
+            after=("Get-ElevatedAccessApprovalPolicy", {}, [{"ApprovalType": "Auto"}]),
+        ),
+        "Remove-ElevatedAccessApprovalPolicy": Scenario(
+            {"Identity": "Set-TransportConfig"},
+            setup=(POLICY,),
+            after=("Get-ElevatedAccessApprovalPolicy", {}, []),
+        ),
+        "New-ElevatedAccessRequest": Scenario(
+            {"Task": "Exchange\\Set-TransportConfig", "Reason": "maintenance", "DurationHours": 1},
+            setup=(POLICY,),
+            after=(
+                "Get-ElevatedAccessRequest",
+                {"RequestStatus": "Pending"},
+                [{"DurationHours": 1, "Reason": "maintenance"}],
+            ),
+        ),
+        "Get-ElevatedAccessRequest": Scenario(
+            {"Identity": PAM_REQUEST}, setup=(_pam_request_by_other,), returns=[{"RequestStatus": "Pending"}]
+        ),
+        "Approve-ElevatedAccessRequest": Scenario(
+            {"RequestId": PAM_REQUEST, "Comment": "ok"},
+            setup=(_pam_request_by_other,),
+            after=("Get-ElevatedAccessRequest", {"Identity": PAM_REQUEST}, [{"RequestStatus": "Approved"}]),
+        ),
+        "Deny-ElevatedAccessRequest": Scenario(
+            {"RequestId": PAM_REQUEST},
+            setup=(_pam_request_by_other,),
+            after=("Get-ElevatedAccessRequest", {"Identity": PAM_REQUEST}, [{"RequestStatus": "Denied"}]),
+        ),
+        "Revoke-ElevatedAccessAuthorization": Scenario(
+            {"RequestId": PAM_REQUEST},
+            setup=(_pam_approved,),
+            after=("Get-ElevatedAccessRequest", {"Identity": PAM_REQUEST}, [{"RequestStatus": "Revoked"}]),
+        ),
+        "Test-CmdletPermission": Scenario(
+            {"Cmdlet": "Set-Mailbox", "Parameters": ["ForwardingSmtpAddress"]},
+            returns=[{"Cmdlet": "Set-Mailbox", "Allowed": True}],
+        ),
+    }
+)
+
+# Mailbox audit (Search-MailboxAuditLog): the inbox rule the setup creates is an Admin UpdateInboxRules record.
+SCENARIOS.update(
+    {
+        "Search-MailboxAuditLog": Scenario(
+            {"Identity": "ada"},
+            setup=(ADA, RULE),
+            returns=[
+                {"MailboxIdentity": "Ada Lovelace", "Operation": "UpdateInboxRules", "LogonType": "Admin"}
+            ],
+        ),
+    }
+)
+
+# Unified audit log (Search-UnifiedAuditLog, tamper evidence, retention).
+AUDIT_RECORD_ID = "4d1f5a3e-0000-4000-8000-00000000a0d1"
+
+
+def _audit_record(db: Database, tenant_id: str, clock: FakeClock) -> None:
+    from mailwarden.audit._log import append
+
+    with db.unit_of_work() as uow:
+        append(
+            uow.session,
+            tenant_id,
+            {
+                "Id": AUDIT_RECORD_ID,
+                "RecordType": 1,
+                "CreationTime": utcnow(clock).strftime("%Y-%m-%dT%H:%M:%S"),
+                "Operation": "Set-Mailbox",
+                "UserId": "admin",
+                "ResultStatus": "True",
+            },
+        )
+
+
+SCENARIOS.update(
+    {
+        "Search-UnifiedAuditLog": Scenario(
+            {
+                "StartDate": "2025-01-01T00:00:00Z",
+                "EndDate": "2028-01-01T00:00:00Z",
+                "Operations": ["New-Mailbox"],
+            },
+            setup=(ADA,),
+            returns=[
+                {
+                    "Operations": "New-Mailbox",
+                    "RecordType": "ExchangeAdmin",
+                    "ResultIndex": 1,
+                    "ResultCount": 1,
+                }
+            ],
+        ),
+        "Get-AuditLogTreeHead": Scenario({"Identity": "{domain}"}, returns=[{"Signed": False}]),
+        "Update-AuditLogTreeHead": Scenario(
+            {"Identity": "{domain}"}, setup=(ADA,), after=("Get-AuditLogTreeHead", {}, [{"Signed": True}])
+        ),
+        "Get-AuditLogInclusionProof": Scenario(
+            {"RecordId": AUDIT_RECORD_ID}, setup=(_audit_record,), returns=[{"RecordId": AUDIT_RECORD_ID}]
+        ),
+        "Get-AuditLogConsistencyProof": Scenario(
+            {"FirstTreeSize": 1, "SecondTreeSize": 1},
+            setup=(_audit_record,),
+            returns=[{"FirstTreeSize": 1, "SecondTreeSize": 1, "ConsistencyPath": []}],
+        ),
+        "Get-AuditLogRetention": Scenario({"Identity": "{domain}"}, returns=[{"RetentionDays": 365}]),
+        "Set-AuditLogRetention": Scenario(
+            {"Identity": "{domain}", "Days": 180},
+            get=("Get-AuditLogRetention", {}),
+            expect={"RetentionDays": 180},
+            derived=frozenset({"TreeSize"}),
+        ),
+    }
+)
+
+
+# Scenarios are kept for cmdlets that are declared but not registered yet (the RBAC family); only the
+# registered ones are exercised, and every registered cmdlet must have one (test_cmdlets_http).
+SCENARIOS = {
+    name: scenario for name, scenario in SCENARIOS.items() if default_registry().get(name) is not None
+}

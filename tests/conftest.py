@@ -1,6 +1,7 @@
 """Shared fixtures: a real database per test (SQLite file, and PostgreSQL when MAILWARDEN_TEST_POSTGRES_URL
 is set — `scripts/test` starts a throwaway cluster and sets it), the real ASGI app driven through
-Starlette's TestClient (real HTTP semantics in-process), tenants with bootstrap keys.
+Starlette's TestClient (real HTTP semantics in-process), tenants with a real user and a real access token
+issued by the authorization server's token service (the one the OAuth grants use).
 
 Database-backed tests take the ``db`` fixture and run once per backend.
 """
@@ -11,22 +12,36 @@ import itertools
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from argon2 import PasswordHasher
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from starlette.testclient import TestClient
 
 from mailwarden.api import create_app
-from mailwarden.bootstrap_keys import issue_key
 from mailwarden.clock import FakeClock, utcnow
 from mailwarden.config import Settings
 from mailwarden.directory import create_tenant
-from mailwarden.store import Database, normalise_url, upgrade
+from mailwarden.identity import IdentityService, PasswordHashing
+from mailwarden.oauth import (
+    DELEGATED_SCOPE,
+    RESOURCE,
+    Lifetimes,
+    SignIn,
+    SigningKeys,
+    SqlStore,
+    TokenService,
+    ensure_builtin_clients,
+    issuer_for,
+    parse_scopes,
+)
+from mailwarden.oauth._tokens import TokenMinter
+from mailwarden.rbac import add_principal_to_role_groups
+from mailwarden.store import Database, SecretBox, normalise_url, upgrade
 
 PG_URL = os.environ.get("MAILWARDEN_TEST_POSTGRES_URL")
 REQUIRE_PG = os.environ.get("MAILWARDEN_TEST_REQUIRE_POSTGRES") == "1"
@@ -143,19 +158,89 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
     )
 
 
-@dataclass
 class TenantHandle:
-    id: str
-    domain: str
-    key: str
+    """``id``, ``domain`` and ``key`` — an access token of the tenant's admin user, created on first use (so
+    tests that only need the tenant see no extra account or session)."""
+
+    def __init__(
+        self, id: str, domain: str, key: str | None = None, mint: Callable[[], str] | None = None
+    ) -> None:
+        self.id = id
+        self.domain = domain
+        self._key = key
+        self._mint = mint
+
+    @property
+    def key(self) -> str:
+        if self._key is None:
+            assert self._mint is not None
+            self._key = self._mint()
+        return self._key
+
+    def __repr__(self) -> str:
+        return f"TenantHandle(id={self.id!r}, domain={self.domain!r})"
+
+
+# Cheap argon2 parameters: tests create many accounts; the production parameters are the identity part's.
+FAST_HASHING = PasswordHashing(PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+TEST_PASSWORD = "correct horse battery staple 42"
+
+
+def issue_user_token(
+    db: Database,
+    clock: FakeClock,
+    tenant_id: str,
+    upn: str,
+    *,
+    base_url: str = "http://testserver",
+    role_groups: tuple[str, ...] = ("Organization Management",),
+) -> str:
+    """A real account (identity API), a real password sign-in session, and an access token minted by the
+    token service the grants use (issuer ``base_url``, audience ``api://mailwarden``). The account is a
+    member of ``role_groups`` (RBAC role-group membership; ``()`` for none)."""
+    identity = IdentityService(db, secret_key=SECRET.encode(), clock=clock, hashing=FAST_HASHING)
+    user = identity.create_user(tenant_id, upn, TEST_PASSWORD)
+    with db.unit_of_work() as uow:
+        add_principal_to_role_groups(uow.session, tenant_id, "user", user.user_id, role_groups)
+    ticket = identity.sign_in_password(tenant_id, upn, TEST_PASSWORD, ip="127.0.0.1")
+    assert ticket.state == "active"
+    service = TokenService(
+        TokenMinter(SigningKeys(db, SecretBox(SECRET.encode()), clock)), lambda: identity, Lifetimes(), clock
+    )
+    sign_in = SignIn(ticket.user_id, user.upn, user.display_name, ("pwd",), "1", 0, ticket.session_id, ())
+    with db.unit_of_work(write=False) as uow:
+        store = SqlStore(uow.session)
+        client = store.client(tenant_id, ensure_builtin_clients_id(db, tenant_id))
+        assert client is not None
+        body, _ = service.issue_for_user(
+            store,
+            issuer=issuer_for(base_url, tenant_id),
+            client=client,
+            sign_in=sign_in,
+            scopes=parse_scopes(f"{RESOURCE}/{DELEGATED_SCOPE}"),
+            ip="127.0.0.1",
+        )
+    token: str = body["access_token"]
+    return token
+
+
+def ensure_builtin_clients_id(db: Database, tenant_id: str) -> str:
+    with db.unit_of_work() as uow:
+        return ensure_builtin_clients(uow.session, tenant_id)
 
 
 def make_tenant(db: Database, clock: FakeClock, domain: str | None = None) -> TenantHandle:
+    """A tenant with its built-in client and an admin user; ``key`` is that user's access token."""
     domain = domain or f"t{uuid.uuid4().hex[:10]}.onmicrosoft.com"
     with db.unit_of_work() as uow:
         tenant = create_tenant(uow.session, name=domain.split(".")[0], domain=domain, now=utcnow(clock))
-        key = issue_key(uow.session, tenant.id, name="test key", now=utcnow(clock))
-        return TenantHandle(tenant.id, tenant.initial_domain, key)
+        ensure_builtin_clients(uow.session, tenant.id, now=utcnow(clock))
+        tenant_id, tenant_domain = tenant.id, tenant.initial_domain
+    return TenantHandle(
+        tenant_id,
+        tenant_domain,
+        mint=lambda: issue_user_token(db, clock, tenant_id, f"admin@{tenant_domain}"),
+    )
 
 
 class Api:
@@ -164,6 +249,7 @@ class Api:
     def __init__(self, client: TestClient, tenant: TenantHandle) -> None:
         self.client = client
         self.tenant = tenant
+        assert tenant.key  # sign the admin in now, before a test snapshots tables
 
     def url(self) -> str:
         return f"/adminapi/beta/{self.tenant.domain}/InvokeCommand"

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from conftest import SECRET, Api, TenantHandle
 from starlette.testclient import TestClient
 
 from mailwarden.api import create_app
@@ -13,6 +12,8 @@ from mailwarden.clock import FakeClock
 from mailwarden.cmdlets import CmdletSpec, Param, ParamType, Registry, default_registry
 from mailwarden.config import Settings
 from mailwarden.store import Database
+
+from conftest import SECRET, Api, TenantHandle
 
 
 def test_healthz_and_readyz(app_client: TestClient) -> None:
@@ -88,7 +89,10 @@ def test_authentication_failures_are_uniform(app_client: TestClient, tenant: Ten
 def test_tenant_addressed_by_id_or_domain(api: Api) -> None:
     by_id = f"/adminapi/beta/{api.tenant.id}/InvokeCommand"
     assert api.call("Get-AcceptedDomain", url=by_id).status_code == 200
-    assert api.call("Get-AcceptedDomain", url=by_id.replace(api.tenant.id, api.tenant.id.upper())).status_code == 200
+    assert (
+        api.call("Get-AcceptedDomain", url=by_id.replace(api.tenant.id, api.tenant.id.upper())).status_code
+        == 200
+    )
     assert api.call("Get-AcceptedDomain").status_code == 200
 
 
@@ -142,15 +146,22 @@ def test_rate_limit_answers_429_with_retry_after(
         assert api.call("Get-AcceptedDomain").status_code == 200
 
 
-def test_unexpected_error_is_500_without_detail(db: Database, settings: Settings, tenant: TenantHandle) -> None:
+def test_unexpected_error_is_500_without_detail(
+    db: Database, settings: Settings, tenant: TenantHandle, clock: FakeClock
+) -> None:
     def boom(_inv: Any) -> None:
         raise RuntimeError("secret internal detail")
 
-    app = create_app(settings, db=db)
+    app = create_app(settings, db=db, clock=clock)
     state = app.state.mailwarden
-    registry = Registry([*default_registry(), CmdletSpec("Test-Boom", (Param("X", ParamType.STRING),), boom, False, "x")])
+    registry = Registry(
+        [*default_registry(), CmdletSpec("Test-Boom", (Param("X", ParamType.STRING),), boom, False, "x")]
+    )
     state.registry = registry
     state.executor.registry = registry
+    # Test-Boom has no role entry; this test is about error rendering, not authorisation.
+    state.executor.before_handler.clear()
+    state.executor.after_handler.clear()
     with TestClient(app, raise_server_exceptions=False) as client:
         response = Api(client, tenant).call("Test-Boom")
     assert response.status_code == 500

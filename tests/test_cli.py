@@ -12,41 +12,94 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from _servers import free_port, mailwarden_server
 from conftest import SECRET
 
 
 def _cli(*args: str, data_dir: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    full_env = {**os.environ, "MAILWARDEN_DATA_DIR": str(data_dir), "MAILWARDEN_SECRET_KEY": SECRET, **(env or {})}
+    full_env = {
+        **os.environ,
+        "MAILWARDEN_DATA_DIR": str(data_dir),
+        "MAILWARDEN_SECRET_KEY": SECRET,
+        **(env or {}),
+    }
     return subprocess.run(
         [sys.executable, "-m", "mailwarden", *args], capture_output=True, text=True, env=full_env, timeout=120
     )
 
 
 @pytest.mark.slow
-def test_tenant_create_json_and_key_works(tmp_path: Path, database_url: str) -> None:
+def test_tenant_create_json_and_app_token_works(tmp_path: Path, database_url: str) -> None:
     env = {"MAILWARDEN_DATABASE_URL": database_url}
-    done = _cli("tenant", "create", "--name", "Fabrikam", "--domain", "fabrikam.onmicrosoft.com", "--json", data_dir=tmp_path, env=env)
+    done = _cli(
+        "tenant",
+        "create",
+        "--name",
+        "Fabrikam",
+        "--domain",
+        "fabrikam.onmicrosoft.com",
+        "--json",
+        data_dir=tmp_path,
+        env=env,
+    )
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout)
-    assert set(out) == {"tenant_id", "domain", "bootstrap_key"}
+    assert set(out) == {"tenant_id", "domain", "cli_client_id"}
     assert out["domain"] == "fabrikam.onmicrosoft.com"
-    again = _cli("tenant", "create", "--name", "Other", "--domain", "FABRIKAM.onmicrosoft.com", "--json", data_dir=tmp_path, env=env)
+    again = _cli(
+        "tenant",
+        "create",
+        "--name",
+        "Other",
+        "--domain",
+        "FABRIKAM.onmicrosoft.com",
+        "--json",
+        data_dir=tmp_path,
+        env=env,
+    )
     assert again.returncode == 1
     assert "already exists" in again.stderr
     bad = _cli("tenant", "create", "--name", "X", "--domain", "not a domain", data_dir=tmp_path, env=env)
     assert bad.returncode == 1
+    made = _cli(
+        "app",
+        "create",
+        "--tenant",
+        "fabrikam.onmicrosoft.com",
+        "--name",
+        "Job",
+        "--secret",
+        "--role-group",
+        "View-Only Organization Management",
+        "--json",
+        data_dir=tmp_path,
+        env=env,
+    )
+    assert made.returncode == 0, made.stderr
+    app = json.loads(made.stdout)
+    assert set(app) == {"client_id", "client_secret", "tenant_id"}
     if database_url.startswith("sqlite"):
-        # Only a hash of the key is stored.
+        # Only a hash of the client secret is stored.
         raw = Path(database_url.removeprefix("sqlite:///")).read_bytes()
         wal = Path(database_url.removeprefix("sqlite:///") + "-wal")
         raw += wal.read_bytes() if wal.exists() else b""
-        assert out["bootstrap_key"].encode() not in raw
+        assert app["client_secret"].encode() not in raw
     with mailwarden_server(tmp_path, database_url=database_url, secret=SECRET) as (base, _):
+        token = httpx.post(
+            f"{base}/{out['domain']}/oauth2/v2.0/token",
+            data={
+                "grant_type": "client_credentials",
+                "client_id": app["client_id"],
+                "client_secret": app["client_secret"],
+                "scope": "api://mailwarden/.default",
+            },
+        )
+        assert token.status_code == 200, token.text
         response = httpx.post(
             f"{base}/adminapi/beta/{out['tenant_id']}/InvokeCommand",
             json={"CmdletInput": {"CmdletName": "Get-AcceptedDomain"}},
-            headers={"Authorization": f"Bearer {out['bootstrap_key']}"},
+            headers={"Authorization": f"Bearer {token.json()['access_token']}"},
         )
         assert response.status_code == 200
         assert response.json()["value"][0]["DomainName"] == "fabrikam.onmicrosoft.com"
@@ -98,7 +151,7 @@ def test_demo_serves_and_printed_call_returns_mailboxes(tmp_path: Path) -> None:
         assert len(body["value"]) == 100
         assert body["value"][0]["RecipientTypeDetails"] == "UserMailbox"
         assert "@odata.nextLink" in body
-        key_file = tmp_path / "demo" / "demo-bootstrap.key"
+        key_file = tmp_path / "demo" / "demo-app.secret"
         assert oct(key_file.stat().st_mode & 0o777) == "0o600"
         assert oct((tmp_path / "demo" / "secret.key").stat().st_mode & 0o777) == "0o600"
         assert shlex.split(curl_line)[0] == "curl"

@@ -4,6 +4,7 @@ properties, nested logic, injection attempts as literals, and Exchange's error w
 from __future__ import annotations
 
 import pytest
+
 from conftest import Api
 
 
@@ -22,7 +23,12 @@ def org(api: Api) -> Api:
         if params:
             api.ok("Set-User", Identity=alias, **params)
     api.ok("Set-Mailbox", Identity="ann", EmailAddresses={"Add": ["lila@" + api.tenant.domain]})
-    api.ok("Set-Mailbox", Identity="zoe", ForwardingSmtpAddress="zoe@outside.example", HiddenFromAddressListsEnabled=True)
+    api.ok(
+        "Set-Mailbox",
+        Identity="zoe",
+        ForwardingSmtpAddress="zoe@outside.example",
+        HiddenFromAddressListsEnabled=True,
+    )
     api.ok("New-Mailbox", Name="Sales Shared", Alias="salesshared", Shared=True)
     api.ok("New-MailContact", Name="Partner", ExternalEmailAddress="partner@fabrikam.example")
     api.ok("New-DistributionGroup", Name="Sales Team", Members=["ann", "salvage"])
@@ -40,14 +46,23 @@ def test_department_on_get_user(org: Api) -> None:
 
 def test_alias_like_prefix(org: Api) -> None:
     assert names(org, "Get-Mailbox", "Alias -like 'sal*'") == {"Sal Vage", "Sales Shared"}
-    assert names(org, "Get-Mailbox", "Alias -notlike 'sal*'") == {"Ann Sales", "Fin Ance", "Laurie O'Brien", "Zoe Zed"}
+    assert names(org, "Get-Mailbox", "Alias -notlike 'sal*'") == {
+        "Ann Sales",
+        "Fin Ance",
+        "Laurie O'Brien",
+        "Zoe Zed",
+    }
 
 
 def test_email_addresses_contains(org: Api) -> None:
     d = org.tenant.domain
     assert names(org, "Get-Mailbox", f"EmailAddresses -eq 'lila@{d}'") == {"Ann Sales"}
     assert names(org, "Get-Mailbox", f"EmailAddresses -eq 'smtp:lila@{d}'") == {"Ann Sales"}
-    assert names(org, "Get-Recipient", "EmailAddresses -like 'smtp:sal*'") == {"Sal Vage", "Sales Shared", "Sales Team"}
+    assert names(org, "Get-Recipient", "EmailAddresses -like 'smtp:sal*'") == {
+        "Sal Vage",
+        "Sales Shared",
+        "Sales Team",
+    }
     # The documented prefix rule: without "smtp:" a wildcard pattern does not match an SMTP proxy.
     assert names(org, "Get-Recipient", "EmailAddresses -like 'sal*'") == set()
 
@@ -79,7 +94,12 @@ def test_nested_logic_documented_truth_table(org: Api) -> None:
 
 def test_doubled_apostrophe_and_injection_are_literals(org: Api) -> None:
     assert names(org, "Get-Mailbox", "Name -eq 'Laurie O''Brien'") == {"Laurie O'Brien"}
-    for attack in ("Name -eq 'x'' OR 1=1 --'", "Name -eq '%'", "Name -like '%_%'", "Alias -eq 'ann'' -or ''1''=''1'"):
+    for attack in (
+        "Name -eq 'x'' OR 1=1 --'",
+        "Name -eq '%'",
+        "Name -like '%_%'",
+        "Alias -eq 'ann'' -or ''1''=''1'",
+    ):
         assert names(org, "Get-Mailbox", attack) == set(), attack
     assert len(org.all("Get-Mailbox", ResultSize="Unlimited")) == 6  # nothing was dropped or changed
 
@@ -109,6 +129,10 @@ def test_unknown_or_undocumented_property_is_named(org: Api) -> None:
 
 
 def test_bad_values_are_400(org: Api) -> None:
-    for flt in ("HiddenFromAddressListsEnabled -eq 'maybe'", "RecipientTypeDetails -eq 'Spaceship'", "Guid -like 'ab*'"):
+    for flt in (
+        "HiddenFromAddressListsEnabled -eq 'maybe'",
+        "RecipientTypeDetails -eq 'Spaceship'",
+        "Guid -like 'ab*'",
+    ):
         err = org.error("Get-Recipient" if "Recipient" in flt else "Get-Mailbox", 400, Filter=flt)
         assert err["code"] == "ParameterBindingException", flt

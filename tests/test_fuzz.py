@@ -52,7 +52,9 @@ _values = st.recursive(
     _scalars,
     lambda inner: st.one_of(
         st.lists(inner, max_size=4),
-        st.fixed_dictionaries({}, optional={"Add": st.lists(inner, max_size=3), "Remove": st.lists(inner, max_size=3)}),
+        st.fixed_dictionaries(
+            {}, optional={"Add": st.lists(inner, max_size=3), "Remove": st.lists(inner, max_size=3)}
+        ),
         st.dictionaries(st.text(max_size=5), inner, max_size=3),
     ),
     max_leaves=6,

@@ -16,13 +16,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
-from mailwarden.bootstrap_keys import issue_key
 from mailwarden.clock import FakeClock, utcnow
 from mailwarden.demo import bulk_mailboxes
 from mailwarden.store import Database
 
 from _servers import mailwarden_server
-from conftest import SECRET, Api, TenantHandle, make_tenant
+from conftest import SECRET, Api, TenantHandle, issue_user_token, make_tenant
 
 
 def _seed(db: Database, clock: FakeClock, tenant: TenantHandle, n: int, start: int = 0) -> None:
@@ -162,9 +161,8 @@ def test_cursor_bound_to_principal_tenant_cmdlet_and_parameters(
 ) -> None:
     _seed(db, clock, api.tenant, 20)
     link = _first_link(api, Filter="RecipientTypeDetails -eq 'UserMailbox'")
-    # Another key of the same tenant is another principal.
-    with db.unit_of_work() as uow:
-        other_key = issue_key(uow.session, api.tenant.id, name="second admin", now=utcnow(clock))
+    # Another user of the same tenant is another principal.
+    other_key = issue_user_token(db, clock, api.tenant.id, f"second@{api.tenant.domain}")
     other = Api(app_client, TenantHandle(api.tenant.id, api.tenant.domain, other_key))
     response = other.call(
         "Get-Mailbox", page_size=5, url=link, Filter="RecipientTypeDetails -eq 'UserMailbox'"

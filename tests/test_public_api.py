@@ -16,13 +16,15 @@ import pytest
 PACKAGES = [
     "mailwarden.api",
     "mailwarden.cli",
+    "mailwarden.client",
     "mailwarden.cmdlets",
     "mailwarden.cmdlets.opath",
     "mailwarden.directory",
+    "mailwarden.oauth",
+    "mailwarden.identity",
     "mailwarden.store",
 ]
 MODULES = [
-    "mailwarden.bootstrap_keys",
     "mailwarden.clock",
     "mailwarden.config",
     "mailwarden.demo",
@@ -53,7 +55,9 @@ def test_package_namespace_is_exactly_all(name: str) -> None:
     namespace = {
         n
         for n, v in vars(module).items()
-        if not n.startswith("_") and not isinstance(v, types.ModuleType) and n not in {"annotations", "TYPE_CHECKING", "Any"}
+        if not n.startswith("_")
+        and not isinstance(v, types.ModuleType)
+        and n not in {"annotations", "TYPE_CHECKING", "Any"}
     }
     lazy = {n for n in module.__all__ if n not in vars(module)}
     for n in lazy:

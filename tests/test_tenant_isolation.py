@@ -17,7 +17,16 @@ from cmdlet_scenarios import IDENTITY_PARAMS, SCENARIOS, partial_match, render, 
 from conftest import Api, TenantHandle, make_tenant
 
 REGISTRY = default_registry()
-READS = [s.name for s in REGISTRY if not s.writes]
+# Audit-log reads are scoped by each tenant's own log; test_audit_reads_are_isolated covers them.
+AUDIT_READS = [
+    "Get-AuditLogConsistencyProof",
+    "Get-AuditLogInclusionProof",
+    "Get-AuditLogRetention",
+    "Get-AuditLogTreeHead",
+    "Search-MailboxAuditLog",
+    "Search-UnifiedAuditLog",
+]
+READS = [s.name for s in REGISTRY if not s.writes and s.name not in AUDIT_READS]
 
 
 def _world(n: dict[str, str]) -> list[tuple[str, dict[str, Any]]]:
@@ -151,6 +160,33 @@ def two(app_client: TestClient, api: Api, db: Database, clock: FakeClock) -> tup
 
 def test_listings_cover_every_read_cmdlet() -> None:
     assert sorted(B_LISTINGS) == READS
+    assert {s.name for s in REGISTRY if not s.writes} == set(READS) | set(AUDIT_READS)
+
+
+def test_audit_reads_are_isolated(two: tuple[Api, Api]) -> None:
+    a, b = two
+    window = {"StartDate": "2000-01-01T00:00:00Z", "EndDate": "2100-01-01T00:00:00Z"}
+    a_records = a.all("Search-UnifiedAuditLog", ResultSize="Unlimited", **window)
+    b_records = b.all("Search-UnifiedAuditLog", ResultSize="Unlimited", **window)
+    assert a_records
+    assert b_records
+    assert {json.loads(r["AuditData"])["OrganizationId"] for r in b_records} == {b.tenant.id}
+    a_ids = {r["Identity"] for r in a_records}
+    assert a_ids.isdisjoint({r["Identity"] for r in b_records})
+    for cmdlet, params in (
+        ("Search-MailboxAuditLog", {**window, "ResultSize": "Unlimited"}),
+        ("Get-AuditLogTreeHead", {}),
+        ("Get-AuditLogRetention", {}),
+    ):
+        response = b.call(cmdlet, **params)
+        assert response.status_code == 200, response.text
+        assert a.tenant.id not in response.text
+        assert a.tenant.domain not in response.text
+    # Naming tenant A where these cmdlets take the organization is not found, as for any object.
+    assert b.call("Get-AuditLogTreeHead", Identity=a.tenant.domain).status_code == 404
+    assert b.call("Get-AuditLogRetention", Identity=a.tenant.id).status_code == 404
+    # B cannot obtain a proof for one of A's records.
+    assert b.call("Get-AuditLogInclusionProof", RecordId=next(iter(a_ids))).status_code == 404
 
 
 def test_listings_show_only_own_objects(two: tuple[Api, Api]) -> None:
@@ -206,6 +242,8 @@ def _a_reference(a: Api, noun: str, value: str | None, form: str) -> str | None:
 def _cases() -> list[tuple[str, str]]:
     out = []
     for spec in REGISTRY:
+        if spec.noun.startswith("AuditLog"):
+            continue  # their Identity is the tenant itself: test_audit_reads_are_isolated
         declared = {p.name for p in spec.params if p.type is ParamType.IDENTITY}
         passed = set(SCENARIOS[spec.name].params)
         for param in IDENTITY_PARAMS:

@@ -18,12 +18,13 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from .bootstrap_keys import issue_key
 from .clock import Clock, utcnow
 from .cmdlets import TenantInfo
 from .cmdlets._executor import Executor
 from .directory import create_tenant, default_domain, find_tenant
+from .oauth import ensure_builtin_clients, register_app
 from .principal import Principal
+from .rbac import add_principal_to_role_groups
 from .store import CasMailbox, ProxyAddress, Recipient
 
 __all__ = ["CITIES", "DEPARTMENTS", "DemoTenant", "bulk_mailboxes", "seed_demo_tenant"]
@@ -53,7 +54,9 @@ _TITLES = ("Associate", "Specialist", "Manager", "Director", "Analyst", "Enginee
 class DemoTenant:
     tenant_id: str
     domain: str
-    bootstrap_key: str | None
+    cli_client_id: str
+    app_client_id: str | None  # the demo app (client credentials), created with the tenant
+    app_secret: str | None  # shown once: only when the tenant was created by this run
     created: bool
 
 
@@ -167,9 +170,16 @@ def seed_demo_tenant(
     with db.unit_of_work() as uow:
         existing = find_tenant(uow.session, domain)
         if existing is not None:
-            return DemoTenant(existing.id, existing.initial_domain, None, created=False)
+            cli = ensure_builtin_clients(uow.session, existing.id, now=utcnow(clock))
+            return DemoTenant(existing.id, existing.initial_domain, cli, None, None, created=False)
         tenant_row = create_tenant(uow.session, name=name, domain=domain, now=utcnow(clock))
-        key = issue_key(uow.session, tenant_row.id, name="demo bootstrap key", now=utcnow(clock))
+        cli = ensure_builtin_clients(uow.session, tenant_row.id, now=utcnow(clock))
+        app_id, app_secret = register_app(
+            uow.session, tenant_row.id, name="mailwarden demo app", now=utcnow(clock), with_secret=True
+        )
+        # The demo's ready-to-paste call runs as this app: it administers the demo tenant (Exchange's
+        # ManageAsApp model — an app holds roles through a role group like any admin).
+        add_principal_to_role_groups(uow.session, tenant_row.id, "app", app_id, ["Organization Management"])
         bulk_mailboxes(uow.session, tenant_row.id, mailboxes, now=utcnow(clock))
         tenant = TenantInfo(tenant_row.id, tenant_row.name, tenant_row.initial_domain)
     admin = Principal(tenant.id, "system", "mailwarden demo seeder", "system")
@@ -227,4 +237,4 @@ def seed_demo_tenant(
     call("Set-RemoteDomain", Identity="Gmail", AutoForwardEnabled=True)
     call("Set-TransportConfig", SmtpClientAuthenticationDisabled=False)
     call("Set-Mailbox", Identity="Grady Archie", ForwardingSmtpAddress="grady@outlook.example")
-    return DemoTenant(tenant.id, tenant.initial_domain, key, created=True)
+    return DemoTenant(tenant.id, tenant.initial_domain, cli, app_id, app_secret, created=True)

@@ -75,11 +75,26 @@ def test_certificate_transparency_test_vector() -> None:
     # The 8-leaf tree of the CT reference test data (certificate-transparency, merkle_tree_test.cc).
     leaves = [
         bytes.fromhex(h)
-        for h in ("", "00", "10", "2021", "3031", "40414243", "5051525354555657", "606162636465666768696a6b6c6d6e6f")
+        for h in (
+            "",
+            "00",
+            "10",
+            "2021",
+            "3031",
+            "40414243",
+            "5051525354555657",
+            "606162636465666768696a6b6c6d6e6f",
+        )
     ]
     hashed = [leaf_hash(x) for x in leaves]
-    assert root_from_leaf_hashes(hashed).hex() == "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328"
-    assert root_from_leaf_hashes(hashed[:1]).hex() == "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d"
+    assert (
+        root_from_leaf_hashes(hashed).hex()
+        == "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328"
+    )
+    assert (
+        root_from_leaf_hashes(hashed[:1]).hex()
+        == "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d"
+    )
 
 
 @given(n=st.integers(min_value=0, max_value=70))

@@ -7,6 +7,7 @@ body to that URL; the signed cursor rides in its query string (``$skiptoken``).
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -14,22 +15,29 @@ from urllib.parse import quote
 
 from fastapi import Depends, FastAPI, Header, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.responses import Response
 
-from ..bootstrap_keys import verify_key
+from ..audit._service import AuditService
 from ..clock import Clock, SystemClock
 from ..cmdlets import CursorSigner, Registry, TenantInfo, default_registry
-from ..cmdlets._executor import Executor
+from ..cmdlets._executor import CallContext, Executor
 from ..config import Settings
 from ..directory import find_tenant
 from ..errors import AuthenticationError, CommandNotFoundError, ServiceUnavailableError
+from ..identity import install_identity
+from ..oauth import OAuthServer, client_ip, install_oauth
 from ..principal import Principal
+from ..rbac import install_rbac
 from ..store import Database, KeyRing, SecretBox, is_current
+from ._audit_routes import install_audit_routes
+from ._mailbox_audit_routes import install_mailbox_audit_routes
 from ._ratelimit import RateLimiter
 from ._responses import JsonResponse, install_error_handlers
 
 __all__ = ["AppState", "create_app", "create_app_from_env"]
 
+log = logging.getLogger("mailwarden.api")
 _PREFER_RE = re.compile(r"odata\.maxpagesize\s*=\s*(\d+)", re.IGNORECASE)
 
 
@@ -42,6 +50,7 @@ class AppState:
     keyring: KeyRing
     executor: Executor
     limiter: RateLimiter
+    audit: AuditService
 
     def tenant(self, ref: str) -> TenantInfo | None:
         with self.db.unit_of_work(write=False) as uow:
@@ -72,18 +81,24 @@ StateDep = Annotated[AppState, Depends(_state)]
 
 def _authenticate(
     state: StateDep,
+    request: Request,
     tenant: Annotated[str, Path(max_length=256)],
     authorization: Annotated[str | None, Header()] = None,
 ) -> tuple[TenantInfo, Principal]:
+    """Only access tokens from this server's authorization server (``mailwarden.oauth``, RFC 6750 §2.1):
+    signature and kid, aud, exp, iss/tid of the URL's tenant, session still active for user tokens, and
+    conditional access on every call (403 naming the policy)."""
     if not authorization or not authorization.lower().startswith("bearer "):
         raise AuthenticationError("Authorization header with a Bearer token is required.")
     token = authorization[7:].strip()
     info = state.tenant(tenant)
-    with state.db.unit_of_work(write=False) as uow:
-        principal = verify_key(uow.session, token)
-    # Unknown tenant and another tenant's key get the same answer: tenants are not enumerable.
-    if info is None or principal.tenant_id != info.id:
-        raise AuthenticationError("The access token is not valid for this tenant.")
+    # Unknown tenant and another tenant's token get the same answer: tenants are not enumerable.
+    if info is None:
+        raise AuthenticationError("The access token is invalid.")
+    oauth: OAuthServer = request.app.state.oauth
+    principal = oauth.authenticate(
+        token, tenant_id=info.id, base_url=str(request.base_url), ip=client_ip(request)
+    )
     return info, principal
 
 
@@ -108,9 +123,22 @@ def create_app(settings: Settings, *, clock: Clock | None = None, db: Database |
         return key.kid, key.secret
 
     registry = default_registry()
+    audit = AuditService(db, keyring, clock)
+    try:
+        # Keys are created up front, never inside a request's write transaction.
+        keyring.current("cursor")
+    except SQLAlchemyError:
+        # Not migrated yet: /readyz says so; nothing else can work until `mailwarden migrate` has run.
+        log.warning("database not ready at start-up; signing keys not loaded")
     executor = Executor(
-        db, registry, CursorSigner(_current, _lookup), clock, default_result_size=settings.default_result_size
+        db,
+        registry,
+        CursorSigner(_current, _lookup),
+        clock,
+        default_result_size=settings.default_result_size,
+        audit=audit,
     )
+    install_rbac(executor)
     state = AppState(
         settings=settings,
         clock=clock,
@@ -119,6 +147,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, db: Database |
         keyring=keyring,
         executor=executor,
         limiter=RateLimiter(db, clock, settings.rate_limit_per_minute),
+        audit=audit,
     )
     app = FastAPI(
         title="mailwarden admin API",
@@ -129,6 +158,10 @@ def create_app(settings: Settings, *, clock: Clock | None = None, db: Database |
     )
     app.state.mailwarden = state
     install_error_handlers(app)
+    install_identity(app, state)
+    install_oauth(app, state)
+    install_mailbox_audit_routes(app, state)
+    install_audit_routes(app, state)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> JsonResponse:
@@ -181,9 +214,20 @@ def create_app(settings: Settings, *, clock: Clock | None = None, db: Database |
             m = _PREFER_RE.search(prefer)
             if m:
                 page_size = max(1, min(int(m.group(1)), state.settings.max_page_size))
-        params = state.executor.bind(spec, body.CmdletInput.Parameters)
-        result = state.executor.invoke(
-            spec, params, tenant=tenant, principal=principal, page_size=page_size, cursor=skiptoken
+        peer = request.client
+        context = CallContext(
+            client_ip=peer.host if peer else None,
+            client_port=peer.port if peer else None,
+            client_request_id=client_request_id,
+        )
+        result = state.executor.run(
+            spec,
+            body.CmdletInput.Parameters,
+            tenant=tenant,
+            principal=principal,
+            page_size=page_size,
+            cursor=skiptoken,
+            context=context,
         )
         base = _base_url(state, request)
         tenant_ref = request.path_params["tenant"]

@@ -4,10 +4,14 @@ its delay."""
 
 from __future__ import annotations
 
+import contextlib
+import weakref
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from ..clock import Clock, utcnow
@@ -16,7 +20,7 @@ from ..store._audit_models import AuditLogState
 from ._heads import HeadSigner, SignedHead
 from ._log import AppendedRecord, TreeReader, append, lock_state
 
-__all__ = ["INGESTION_OFF_DELAY", "AuditService", "on_success"]
+__all__ = ["INGESTION_OFF_DELAY", "AuditService", "on_success", "service_for"]
 
 # Turning the unified audit log off takes effect only after this delay, and the change itself is a
 # high-severity record: an attacker who disables the log leaves a trace and an hour of evidence.
@@ -38,9 +42,15 @@ class AuditService:
             return None if key is None else key.secret
 
         self.signer = HeadSigner(current, lookup)
-        # Create the signing key now: creating it lazily would need a second write transaction while an
-        # append holds the (SQLite) write lock.
-        keyring.current("audit-head")
+        # A database not migrated yet has no key table: the API's readiness probe reports that.
+        with contextlib.suppress(SQLAlchemyError):
+            self.ensure_keys()
+        _SERVICES[db.engine] = weakref.ref(self)
+
+    def ensure_keys(self) -> None:
+        """Create the signing key up front: creating it lazily would need a second write transaction while
+        an append holds the (SQLite) write lock. Called at start-up and by operator commands."""
+        self._keyring.current("audit-head")
 
     def now(self) -> datetime:
         return utcnow(self.clock)
@@ -84,8 +94,24 @@ class AuditService:
         return session.get(AuditLogState, tenant_id)
 
 
+# The service of each database, so cmdlet handlers (which see only their unit of work) can sign heads.
+# Weak both ways: the service holds the database (and so the engine) alive, not the other way round.
+_SERVICES: weakref.WeakKeyDictionary[Engine, weakref.ref[AuditService]] = weakref.WeakKeyDictionary()
+
+
+def service_for(session: Session) -> AuditService | None:
+    """The audit service attached to the database this session talks to, if any."""
+    ref = _SERVICES.get(session.get_bind().engine)
+    return None if ref is None else ref()
+
+
 # Cmdlets whose success changes how auditing itself behaves: always high severity.
-_AUDIT_CONTROL = {"set-adminauditlogconfig", "set-mailboxauditbypassassociation", "set-organizationconfig"}
+_AUDIT_CONTROL = {
+    "set-adminauditlogconfig",
+    "set-auditlogretention",
+    "set-mailboxauditbypassassociation",
+    "set-organizationconfig",
+}
 
 
 def _affects_auditing(cmdlet: str, params: dict[str, Any]) -> bool:

@@ -14,14 +14,18 @@ import uvicorn
 from rich.console import Console
 from sqlalchemy import select
 
-from ..bootstrap_keys import issue_key
 from ..clock import SystemClock, utcnow
 from ..config import load_secret_key
 from ..demo import seed_demo_tenant
 from ..directory import create_tenant
 from ..errors import ApiError, ConfigurationError
+from ..oauth import ensure_builtin_clients, ensure_tls
 from ..store import KeyRing, SecretBox, Tenant
+from ._audit_cli import register_audit_commands
+from ._client_cli import register_client_commands
 from ._context import apply_overrides, open_database, server_executor
+from ._identity_cli import register_identity_commands
+from ._oauth_cli import register_oauth_commands
 
 __all__ = ["app", "main"]
 
@@ -74,14 +78,24 @@ def serve(
     workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes")] = 1,
     data_dir: DataDir = None,
     database_url: DbUrl = None,
+    tls: Annotated[
+        bool, typer.Option("--tls/--no-tls", help="HTTPS with a local CA generated on first start")
+    ] = False,
 ) -> None:
-    """Run the admin plane (InvokeCommand API) with uvicorn."""
+    """Run the admin plane (InvokeCommand API and the OAuth/OIDC endpoints) with uvicorn."""
     settings = apply_overrides(data_dir, database_url)
     try:
         load_secret_key(settings)
         open_database(settings)
     except ConfigurationError as exc:
         _fail(str(exc))
+    ssl: dict[str, str] = {}
+    if tls:
+        files = ensure_tls(settings.data_dir)
+        ssl = {"ssl_certfile": str(files.cert), "ssl_keyfile": str(files.key)}
+        console.print(
+            f"TLS with the local CA {files.ca_cert}; clients: export REQUESTS_CA_BUNDLE={files.ca_cert}"
+        )
     uvicorn.run(
         "mailwarden.api:create_app_from_env",
         factory=True,
@@ -90,6 +104,7 @@ def serve(
         workers=workers,
         log_level=os.environ.get("MAILWARDEN_LOG_LEVEL", "info"),
         server_header=False,
+        **ssl,  # type: ignore[arg-type]
     )
 
 
@@ -101,23 +116,23 @@ def tenant_create(
     database_url: DbUrl = None,
     as_json: AsJson = False,
 ) -> None:
-    """Create a tenant and print its bootstrap key (shown once, stored hashed)."""
+    """Create a tenant (with its built-in public client for the CLI/SDK; sign in by device code)."""
     settings = apply_overrides(data_dir, database_url)
     db = open_database(settings)
     clock = SystemClock()
     try:
         with db.unit_of_work() as uow:
             tenant = create_tenant(uow.session, name=name, domain=domain, now=utcnow(clock))
-            key = issue_key(uow.session, tenant.id, name="bootstrap key", now=utcnow(clock))
-            out = {"tenant_id": tenant.id, "domain": tenant.initial_domain, "bootstrap_key": key}
+            cli_client_id = ensure_builtin_clients(uow.session, tenant.id, now=utcnow(clock))
+            out = {"tenant_id": tenant.id, "domain": tenant.initial_domain, "cli_client_id": cli_client_id}
     except ApiError as exc:
         _fail(exc.message)
     if as_json:
         print(json.dumps(out))
     else:
         console.print(f"tenant [bold]{out['domain']}[/bold] ({out['tenant_id']}) created")
-        console.print("bootstrap key (shown once, keep it secret):")
-        print(out["bootstrap_key"])
+        console.print("client id of the built-in public client (device code sign-in):")
+        print(out["cli_client_id"])
 
 
 @tenant_app.command("list")
@@ -181,26 +196,54 @@ def demo(
     db = open_database(settings)
     executor = server_executor(settings, db)
     result = seed_demo_tenant(executor, executor.clock, mailboxes=mailboxes)
-    key_file = settings.data_dir / "demo-bootstrap.key"
-    if result.bootstrap_key is not None:
-        # The demo key is kept 0600 in the data dir so `scripts/demo` can print a ready call on every start.
+    secret_file = settings.data_dir / "demo-app.secret"
+    id_file = settings.data_dir / "demo-app.id"
+    if result.app_secret is not None and result.app_client_id is not None:
+        # The demo app's secret is kept 0600 in the data dir so `scripts/demo` prints a ready call on every start.
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(result.bootstrap_key)
+        for path, value in ((secret_file, result.app_secret), (id_file, result.app_client_id)):
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(value)
+    app_id = id_file.read_text().strip() if id_file.exists() else "<app client id>"
     url = f"http://{host}:{port}"
-    info = {"url": url, "tenant_id": result.tenant_id, "domain": result.domain, "key_file": str(key_file)}
+    authority = f"{url}/{result.domain}/v2.0"
+    info = {
+        "url": url,
+        "tenant_id": result.tenant_id,
+        "domain": result.domain,
+        "cli_client_id": result.cli_client_id,
+        "app_client_id": app_id,
+        "app_secret_file": str(secret_file),
+    }
     if as_json:
         print(json.dumps(info))
     else:
         console.print(f"\n[bold green]mailwarden demo[/bold green] tenant [bold]{result.domain}[/bold]")
-        console.print(f"  URL:       {url}")
-        console.print(f"  tenant id: {result.tenant_id}")
-        console.print(f"  key file:  {key_file} (bootstrap bearer key, 0600)")
-        console.print("\nTry it (first page of mailboxes, with an @odata.nextLink to the next):\n")
+        console.print(f"  URL:           {url}")
+        console.print(f"  tenant id:     {result.tenant_id}")
+        console.print(
+            f"  CLI client id: {result.cli_client_id} (public client: device code, loopback auth code)"
+        )
+        console.print(f"  demo app:      {app_id}, secret in {secret_file} (0600)")
+        console.print(
+            "\nSign in as a person (device code; MSAL needs HTTPS: run `mailwarden serve --tls` and set "
+            "REQUESTS_CA_BUNDLE to `mailwarden ca-path`):\n"
+            f"  mailwarden user create --tenant {result.domain} --upn admin@{result.domain} --password-stdin\n"
+            f'  msal.PublicClientApplication("{result.cli_client_id}", '
+            f'oidc_authority="https://{host}:{port}/{result.domain}/v2.0")'
+            '.initiate_device_flow(["api://mailwarden/Exchange.Manage"])  -> open the printed page, enter the code'
+        )
+        console.print(f"  (discovery: {authority}/.well-known/openid-configuration)")
+        console.print("\nTry it (app token by client credentials, then the first page of mailboxes):\n")
+        token = (
+            f"$(curl -s {url}/{result.domain}/oauth2/v2.0/token -d grant_type=client_credentials "
+            f"-d client_id={app_id} --data-urlencode client_secret@{secret_file} "
+            "-d scope=api://mailwarden/.default | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"access_token\"])')"
+        )
         print(
             f"curl -s -X POST {url}/adminapi/beta/{result.domain}/InvokeCommand "
-            f"-H \"Authorization: Bearer $(cat {key_file})\" -H 'Content-Type: application/json' "
+            f"-H \"Authorization: Bearer {token}\" -H 'Content-Type: application/json' "
             "-H 'Prefer: odata.maxpagesize=100' "
             '-d \'{"CmdletInput":{"CmdletName":"Get-Mailbox","Parameters":{"ResultSize":"Unlimited"}}}\''
         )
@@ -208,6 +251,18 @@ def demo(
     if serve_after:
         sys.stdout.flush()
         serve(host=host, port=port, workers=1, data_dir=None, database_url=None)
+
+
+register_oauth_commands(app)
+
+
+register_identity_commands(app)
+
+
+register_audit_commands(app)
+
+
+register_client_commands(app)
 
 
 def main() -> None:

@@ -11,6 +11,7 @@ from ..clock import SystemClock
 from ..cmdlets import CursorSigner, default_registry
 from ..cmdlets._executor import Executor
 from ..config import Settings
+from ..rbac import install_rbac
 from ..store import Database, KeyRing, SecretBox, upgrade
 
 __all__ = ["apply_overrides", "open_database", "server_executor"]
@@ -44,6 +45,8 @@ def server_executor(settings: Settings, db: Database) -> Executor:
         key = keyring.get("cursor", kid)
         return None if key is None else key.secret
 
-    return Executor(
+    executor = Executor(
         db, default_registry(), CursorSigner(current, lookup), clock, audit=AuditService(db, keyring, clock)
     )
+    install_rbac(executor)
+    return executor

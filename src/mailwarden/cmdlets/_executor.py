@@ -33,6 +33,7 @@ from ..store import Database
 from ._binding import UNLIMITED, BoundParameters, bind_parameters
 from ._cursor import CursorSigner, CursorState, params_digest
 from ._invocation import Invocation, Listing, TenantInfo
+from ._mailbox_audit_hook import MailboxAuditHook
 from ._registry import CmdletSpec, Registry
 from .opath import compile_filter
 
@@ -85,6 +86,13 @@ class Executor:
         # Hooks that later layers (RBAC, conditional access) attach; each runs inside the call's unit of
         # work, before the handler. An AccessDeniedError raised there is audited like any denial.
         self.before_handler: list[Callable[[Invocation], None]] = []
+        # Run after the handler (and its flush), still inside the unit of work: a hook that raises undoes
+        # the change (e.g. RBAC's "in scope after the change" check).
+        self.after_handler: list[Callable[[Invocation, CallResult], None]] = []
+        # Narrow a read handler's Listing before it is paged (e.g. RBAC read-restricting scopes).
+        self.listing_filters: list[Callable[[Invocation, Listing], Listing]] = []
+        if audit is not None:  # mailbox audit records for the mailbox actions cmdlets perform (DESIGN §7)
+            self.before_handler.append(MailboxAuditHook(audit))
 
     def bind(self, spec: CmdletSpec, raw: Any) -> BoundParameters:
         return bind_parameters(spec, raw)
@@ -155,8 +163,10 @@ class Executor:
                     if what_if:
                         savepoint = uow.session.begin_nested()
                         try:
-                            self._run(inv, page_size, state, digest)
+                            preview = self._run(inv, page_size, state, digest)
                             uow.session.flush()
+                            for after in self.after_handler:
+                                after(inv, preview)
                         finally:
                             savepoint.rollback()
                         result = CallResult(
@@ -169,6 +179,8 @@ class Executor:
                     else:
                         result = self._run(inv, page_size, state, digest)
                         uow.session.flush()
+                        for after in self.after_handler:
+                            after(inv, result)
                         result.warnings[:0] = inv.warnings
                     if audited:
                         self._audit_success(inv, result, changes, context, preview=what_if)
@@ -285,6 +297,8 @@ class Executor:
     def _page(
         self, inv: Invocation, listing: Listing, page_size: int, state: CursorState | None, digest: str
     ) -> CallResult:
+        for narrow in self.listing_filters:
+            listing = narrow(inv, listing)
         stmt = listing.statement
         filter_text = inv.get("Filter")
         if filter_text is not None:

@@ -40,6 +40,7 @@ class Invocation:
     clock: Clock
     what_if: bool = False
     warnings: list[str] = field(default_factory=list)
+    state: dict[str, Any] = field(default_factory=dict)  # what hooks keep between before and after
 
     @property
     def session(self) -> Session:

@@ -30,6 +30,9 @@ def create_tenant(session: Session, *, name: str, domain: str, now: datetime) ->
     session.add(tenant)
     session.flush()
     seed_org_config(session, tenant.id, domain, now)
+    from ..rbac._seeding import seed_tenant_rbac  # the RBAC package imports the directory
+
+    seed_tenant_rbac(session, tenant.id, now)
     return tenant
 
 

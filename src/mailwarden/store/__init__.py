@@ -1,5 +1,6 @@
 """Storage: SQLAlchemy models, the database handle and unit of work, Alembic migrations, wrapped keys."""
 
+from . import _audit_models, _identity_models, _oauth_models, _rbac_models  # noqa: F401  (register tables)
 from ._database import Database, UnitOfWork, normalise_url
 from ._keyring import KeyRing, SecretBox, StoredKey
 from ._migrate import is_current, upgrade
