@@ -36,6 +36,7 @@ from mailwarden.clock import SystemClock, utcnow
 from mailwarden.demo import bulk_mailboxes
 from mailwarden.directory import create_tenant
 from mailwarden.oauth import ensure_builtin_clients, register_app
+from mailwarden.rbac import add_principal_to_role_groups
 from mailwarden.store import Database, ProxyAddress, Recipient, Tenant, upgrade
 
 __all__ = [
@@ -174,6 +175,8 @@ def seed_fixture(
             uow.session, tenant.id, name="bench app", now=utcnow(clock), with_secret=True
         )
         assert app_secret is not None
+        # The bench app reads as an administrator would (RBAC is enforced on every call).
+        add_principal_to_role_groups(uow.session, tenant.id, "app", app_id, ["Organization Management"])
         tenant_id = tenant.id
         bulk_mailboxes(uow.session, tenant_id, mailboxes, now=utcnow(clock))
     if database_url is not None:

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
-from mailwarden.clock import FakeClock, utcnow
+from mailwarden.clock import FakeClock, SystemClock, utcnow
 from mailwarden.demo import bulk_mailboxes
 from mailwarden.store import Database
 
@@ -239,20 +239,29 @@ def _follow(
 def test_cursor_survives_restart_and_works_on_second_process(
     tmp_path: Path, database_url: str, db: Database, clock: FakeClock
 ) -> None:
-    tenant = make_tenant(db, clock)
-    _seed(db, clock, tenant, 30)
+    created = make_tenant(db, clock)
+    _seed(db, clock, created, 30)
+    # The servers run on the real clock and each on its own port: the token must be current and issued
+    # for the public base URL all three share (as nodes behind one load balancer do).
+    public = "http://mailwarden.test"
+    token = issue_user_token(db, SystemClock(), created.id, f"admin@{created.domain}", base_url=public)
+    tenant = TenantHandle(created.id, created.domain, token)
     db.dispose()
     data_dir = tmp_path / "srv"
     seen: list[str] = []
-    with mailwarden_server(data_dir, database_url=database_url, secret=SECRET) as (base_a, _):
+    env = {"MAILWARDEN_PUBLIC_BASE_URL": public}
+    with mailwarden_server(data_dir, database_url=database_url, secret=SECRET, extra_env=env) as (base_a, _):
         page, link = _follow(base_a, tenant, None)
         seen += page
         # A second node sharing the database continues the enumeration.
-        with mailwarden_server(data_dir, database_url=database_url, secret=SECRET) as (base_b, _):
+        with mailwarden_server(data_dir, database_url=database_url, secret=SECRET, extra_env=env) as (
+            base_b,
+            _,
+        ):
             page, link = _follow(base_b, tenant, link)
             seen += page
     # Both processes gone; a fresh one picks up the cursor.
-    with mailwarden_server(data_dir, database_url=database_url, secret=SECRET) as (base_c, _):
+    with mailwarden_server(data_dir, database_url=database_url, secret=SECRET, extra_env=env) as (base_c, _):
         while link:
             page, link = _follow(base_c, tenant, link)
             seen += page
