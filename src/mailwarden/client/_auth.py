@@ -17,6 +17,7 @@ Providers are *bound* to a target (authority, scopes) and an HTTP client by ``co
 
 from __future__ import annotations
 
+import abc
 import base64
 import http.server
 import json
@@ -102,7 +103,7 @@ def _check(result: dict[str, Any] | None) -> str:
     raise AuthenticationFailed(f"no token: {_describe(result)}", code=str((result or {}).get("error", "")))
 
 
-class _MsalBase:
+class _MsalBase(abc.ABC):
     def __init__(
         self, client_id: str, *, cache: TokenCache | None = None, scopes: tuple[str, ...] | None = None
     ):
@@ -137,8 +138,9 @@ class _MsalBase:
             kwargs["instance_discovery"] = False
         return kwargs
 
+    @abc.abstractmethod
     def _build(self) -> Any:
-        raise NotImplementedError
+        """The MSAL application object (public or confidential client)."""
 
     def app(self) -> Any:
         with self._lock:
@@ -213,8 +215,9 @@ class _UserAuth(_MsalBase):
                 raise InteractionRequired("not signed in, or the sign-in expired: run `mailwarden login`")
             return self.sign_in()
 
+    @abc.abstractmethod
     def sign_in(self) -> str:
-        raise NotImplementedError
+        """Interactive sign-in (device code or browser); returns an access token."""
 
     def sign_out(self) -> None:
         with self._lock:
@@ -332,8 +335,9 @@ class _AppAuth(_MsalBase):
     def scopes(self) -> list[str]:
         return list(self._scopes or self.target.app_scopes)
 
+    @abc.abstractmethod
     def _credential(self) -> Any:
-        raise NotImplementedError
+        """The client credential MSAL signs with (certificate or secret)."""
 
     def _build(self) -> Any:
         return msal.ConfidentialClientApplication(
