@@ -36,14 +36,16 @@ def _rights(text: str) -> list[str]:
     return [r for r in (p.strip() for p in text.split(",")) if r]
 
 
+def _names_and_upns(session: Session, ids: set[int]) -> tuple[dict[int, str], dict[int, str | None]]:
+    """Names and UPNs of the recipients a page of permission entries refers to, in one query."""
+    rows = session.execute(
+        select(Recipient.id, Recipient.name, Recipient.user_principal_name).where(Recipient.id.in_(ids))
+    ).all()
+    return {rid: name for rid, name, _ in rows}, {rid: upn for rid, _, upn in rows}
+
+
 def _mailbox_permission_view(session: Session, rows: list[Any]) -> list[dict[str, Any]]:
-    ids = {r.mailbox_id for r in rows} | {r.trustee_id for r in rows}
-    names = dict(session.execute(select(Recipient.id, Recipient.name).where(Recipient.id.in_(ids))).all())
-    upns = dict(
-        session.execute(
-            select(Recipient.id, Recipient.user_principal_name).where(Recipient.id.in_(ids))
-        ).all()
-    )
+    names, upns = _names_and_upns(session, {r.mailbox_id for r in rows} | {r.trustee_id for r in rows})
     return [
         {
             "Identity": names.get(r.mailbox_id),
@@ -145,13 +147,7 @@ def _remove_mailbox_permission(inv: Invocation) -> None:
 
 
 def _recipient_permission_view(session: Session, rows: list[Any]) -> list[dict[str, Any]]:
-    ids = {r.recipient_id for r in rows} | {r.trustee_id for r in rows}
-    names = dict(session.execute(select(Recipient.id, Recipient.name).where(Recipient.id.in_(ids))).all())
-    upns = dict(
-        session.execute(
-            select(Recipient.id, Recipient.user_principal_name).where(Recipient.id.in_(ids))
-        ).all()
-    )
+    names, upns = _names_and_upns(session, {r.recipient_id for r in rows} | {r.trustee_id for r in rows})
     return [
         {
             "Identity": names.get(r.recipient_id),

@@ -237,38 +237,27 @@ def _user_extra(inv: Invocation, row: Recipient) -> None:
             row.manager_id = manager.id
 
 
-def _new_mail_user(inv: Invocation) -> list[dict[str, Any]]:
-    row = create_recipient(
-        inv.session,
-        inv.tenant.id,
-        type_details="MailUser",
-        name=inv.get("Name"),
-        now=inv.now(),
-        alias=inv.get("Alias"),
-        display_name=inv.get("DisplayName"),
-        primary_smtp=inv.get("PrimarySmtpAddress"),
-        upn=inv.get("MicrosoftOnlineServicesID"),
-        external_email=inv.get("ExternalEmailAddress"),
-        first_name=inv.get("FirstName"),
-        last_name=inv.get("LastName"),
-    )
-    return MAIL_USER.view(inv.tenant.initial_domain)(inv.session, [row])
+def _new_mail_recipient(kind: Kind, type_details: str) -> Callable[[Invocation], list[dict[str, Any]]]:
+    """New-MailUser and New-MailContact: parameters a cmdlet does not declare are simply absent (None)."""
 
+    def handler(inv: Invocation) -> list[dict[str, Any]]:
+        row = create_recipient(
+            inv.session,
+            inv.tenant.id,
+            type_details=type_details,
+            name=inv.get("Name"),
+            now=inv.now(),
+            alias=inv.get("Alias"),
+            display_name=inv.get("DisplayName"),
+            primary_smtp=inv.get("PrimarySmtpAddress"),
+            upn=inv.get("MicrosoftOnlineServicesID"),
+            external_email=inv.get("ExternalEmailAddress"),
+            first_name=inv.get("FirstName"),
+            last_name=inv.get("LastName"),
+        )
+        return kind.view(inv.tenant.initial_domain)(inv.session, [row])
 
-def _new_mail_contact(inv: Invocation) -> list[dict[str, Any]]:
-    row = create_recipient(
-        inv.session,
-        inv.tenant.id,
-        type_details="MailContact",
-        name=inv.get("Name"),
-        now=inv.now(),
-        alias=inv.get("Alias"),
-        display_name=inv.get("DisplayName"),
-        external_email=inv.get("ExternalEmailAddress"),
-        first_name=inv.get("FirstName"),
-        last_name=inv.get("LastName"),
-    )
-    return MAIL_CONTACT.view(inv.tenant.initial_domain)(inv.session, [row])
+    return handler
 
 
 def _resolve_many(
@@ -524,7 +513,7 @@ RECIPIENT_CMDLETS: tuple[CmdletSpec, ...] = (
             _PRIMARY,
             Param("MicrosoftOnlineServicesID", ParamType.SMTP),
         ),
-        _new_mail_user,
+        _new_mail_recipient(MAIL_USER, "MailUser"),
         writes=True,
         object_type="MailUser",
     ),
@@ -556,7 +545,7 @@ RECIPIENT_CMDLETS: tuple[CmdletSpec, ...] = (
             Param("FirstName", ParamType.STRING, max_length=64),
             Param("LastName", ParamType.STRING, max_length=64),
         ),
-        _new_mail_contact,
+        _new_mail_recipient(MAIL_CONTACT, "MailContact"),
         writes=True,
         object_type="MailContact",
     ),
