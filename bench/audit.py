@@ -2,6 +2,13 @@
 search latency (in-process executor, each search audited), export rate, RFC 6962 root build from scratch and
 from stored subtrees, inclusion/consistency proof time, and the audit overhead on Set-Mailbox throughput.
 
+Seeding drops audit_records' secondary indexes and rebuilds them after the load (the rows, leaf hashes,
+subtree hashes and log state are still written by ``append_many``, the product's bulk path), so 10M records
+seed in reasonable time; the seed rate is therefore not the product's row-by-row append rate. The Set-Mailbox
+overhead compares two executors on the same database in the same run — one with the audit service (record,
+subtree hashes, head signing, mailbox audit hook, change capture), one without — interleaved three times,
+medians compared.
+
     python bench/audit.py --records 1000000
     python bench/audit.py --quick
 """
@@ -106,11 +113,25 @@ def main() -> int:
 
     t0 = time.perf_counter()
     chunk = 100_000
+    # Seeding only: build audit_records' secondary indexes once after the load instead of maintaining them
+    # row by row (random record ids make that the dominant cost at 10M). The rows, subtree hashes and state
+    # are append_many's — the product's bulk path — and the indexes end up exactly as the model declares.
+    indexes = sorted(AuditRecord.__table__.indexes, key=lambda i: str(i.name))
+    with db.engine.begin() as conn:
+        for index in indexes:
+            index.drop(conn)
     for start in range(0, n, chunk):
         with db.unit_of_work() as uow:
             append_many(uow.session, tenant.id, records(start, min(chunk, n - start)))
         if start and start % 1_000_000 == 0:
             print(f"  seeded {start:,} ({start / (time.perf_counter() - t0):,.0f}/s)", flush=True)
+    with db.engine.begin() as conn:
+        for index in indexes:
+            index.create(conn)
+    if db.dialect == "postgresql":
+        with db.engine.begin() as conn:
+            conn.exec_driver_sql("ANALYZE audit_records")
+            conn.exec_driver_sql("ANALYZE audit_subtrees")
     seed = time.perf_counter() - t0
     with db.unit_of_work() as uow:
         audit.sign_head(uow.session, tenant.id)
@@ -138,9 +159,7 @@ def main() -> int:
             )
         )
     v = p95(samples) * 1000
-    print(
-        f"indexed search (user + 1-day range, first 100) p95: {v:.1f} ms — target 500 ms, {verdict(v, 500)}"
-    )
+    print(f"indexed search (user + 1-day range, first 100) p95: {v:.1f} ms — target 50 ms, {verdict(v, 50)}")
     samples = []
     for _ in range(reps):
         samples.append(

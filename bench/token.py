@@ -6,8 +6,8 @@ What is measured
     threads (default 2), each with its own keep-alive ``httpx.Client`` and its own refresh-token family (a
     real account, a real password sign-in session, tokens issued by the token service the grants use), each
     posting ``grant_type=refresh_token`` and continuing with the rotated token it gets back. Every grant
-    does the full work: hash lookup with row lock, rotation, session check, conditional access, and signing
-    an RS256 access token and id_token.
+    does the full work: hash lookup with row lock, rotation, session check, conditional access, the audit
+    record (Merkle append) in the same transaction, and signing an ES256 access token and RS256 id_token.
   * baseline: ``GET /healthz`` from the same number of threads against the same server — the cost of the
     HTTP stack alone — so ``refresh/healthz`` says how much of the server's request rate a grant keeps.
 

@@ -14,7 +14,6 @@ from typing import Any
 from sqlalchemy import select
 
 from mailwarden.clock import FakeClock, utcnow
-from mailwarden.cmdlets import default_registry
 from mailwarden.directory._config_objects import create_config_object
 from mailwarden.store import Base, Database
 
@@ -24,6 +23,7 @@ __all__ = [
     "SCENARIOS",
     "Scenario",
     "Step",
+    "pam_request",
     "partial_match",
     "render",
     "table_snapshot",
@@ -34,7 +34,17 @@ DbStep = Callable[[Database, str, FakeClock], None]
 Step = tuple[str, dict[str, Any]] | DbStep
 
 # Parameters that name an existing object (unknown value → 404).
-IDENTITY_PARAMS = ("Identity", "Mailbox", "Member", "User", "Trustee", "Manager")
+# RBAC: -SecurityGroup names a role group (New-ManagementRoleAssignment), -RequestId a PAM request.
+IDENTITY_PARAMS = (
+    "Identity",
+    "Mailbox",
+    "Member",
+    "User",
+    "Trustee",
+    "Manager",
+    "SecurityGroup",
+    "RequestId",
+)
 
 EXTRA_DOMAIN = "contoso.example"
 
@@ -512,49 +522,61 @@ def table_snapshot(db: Database, tenant_id: str | None = None) -> dict[str, list
 # --- RBAC (mailwarden.rbac) -------------------------------------------------------------------------------
 
 
-def _pam_request_by_other(db: Database, tenant_id: str, clock: FakeClock) -> None:
-    """A pending elevation request for Set-TransportConfig made by another principal (an app), id fixed."""
-    import uuid as _uuid
+def pam_request(guid: str, policy_type: str = "Task", target: str = "Set-TransportConfig") -> DbStep:
+    """A policy for ``target`` and a pending elevation request ``guid`` under it, made by another principal
+    (an app): no cmdlet can create a request in someone else's name, and a caller can't answer their own."""
 
-    from mailwarden.store._rbac_models import RbacElevationPolicy, RbacElevationRequest
+    def step(db: Database, tenant_id: str, clock: FakeClock) -> None:
+        import uuid as _uuid
 
-    with db.unit_of_work() as uow:
-        policy = RbacElevationPolicy(
-            tenant_id=tenant_id,
-            guid=str(_uuid.uuid4()),
-            policy_type="Task",
-            target="Set-TransportConfig",
-            target_key="set-transportconfig",
-            approval_type="Manual",
-            approver_group="Organization Management",
-            created_at=utcnow(clock),
-        )
-        uow.session.add(policy)
-        uow.session.flush()
-        uow.session.add(
-            RbacElevationRequest(
+        from mailwarden.rbac._store import bump_generation
+        from mailwarden.store._rbac_models import RbacElevationPolicy, RbacElevationRequest
+
+        with db.unit_of_work() as uow:
+            policy = RbacElevationPolicy(
                 tenant_id=tenant_id,
-                guid=PAM_REQUEST,
-                policy_id=policy.id,
-                requester_kind="app",
-                requester_id="someone-else",
-                requester_name="Someone else",
-                task="Set-TransportConfig",
-                reason="maintenance",
-                duration_hours=4,
-                status="Pending",
+                guid=str(_uuid.uuid4()),
+                policy_type=policy_type,
+                target=target,
+                target_key=target.lower(),
+                approval_type="Manual",
+                approver_group="Organization Management",
                 created_at=utcnow(clock),
             )
-        )
+            uow.session.add(policy)
+            uow.session.flush()
+            uow.session.add(
+                RbacElevationRequest(
+                    tenant_id=tenant_id,
+                    guid=guid,
+                    policy_id=policy.id,
+                    requester_kind="app",
+                    requester_id="someone-else",
+                    requester_name="Someone else",
+                    task=target,
+                    reason="maintenance",
+                    duration_hours=4,
+                    status="Pending",
+                    created_at=utcnow(clock),
+                )
+            )
+            # As New-ElevatedAccessApprovalPolicy does: cached RBAC snapshots must see the new policy.
+            bump_generation(uow.session, tenant_id)
+
+    return step
+
+
+def _pam_request_by_other(db: Database, tenant_id: str, clock: FakeClock) -> None:
+    pam_request(PAM_REQUEST)(db, tenant_id, clock)
 
 
 def _pam_approved(db: Database, tenant_id: str, clock: FakeClock) -> None:
+    from sqlalchemy import update as _update
+
     from mailwarden.store._rbac_models import RbacElevationRequest
 
     _pam_request_by_other(db, tenant_id, clock)
     with db.unit_of_work() as uow:
-        from sqlalchemy import update as _update
-
         uow.session.execute(
             _update(RbacElevationRequest).values(
                 status="Approved", access_ends_at=utcnow(clock).replace(year=2999)
@@ -603,8 +625,12 @@ SCENARIOS.update(
         "Add-ManagementRoleEntry": Scenario(
             {"Identity": "Sales Recipients\\Get-Mailbox"},
             setup=(CHILD, ("Remove-ManagementRoleEntry", {"Identity": "Sales Recipients\\Get-Mailbox"})),
-            get=("Get-ManagementRoleEntry", {"Identity": "Sales Recipients\\Get-Mailbox"}),
-            expect={"Role": "Sales Recipients"},
+            # Add-* here creates the entry (it doesn't change an existing object), so its effect is a listing.
+            after=(
+                "Get-ManagementRoleEntry",
+                {"Identity": "Sales Recipients\\Get-Mailbox"},
+                [{"Identity": "Sales Recipients\\Get-Mailbox", "Role": "Sales Recipients"}],
+            ),
             duplicate=True,
         ),
         "Set-ManagementRoleEntry": Scenario(
@@ -623,7 +649,8 @@ SCENARIOS.update(
         "Remove-ManagementRoleEntry": Scenario(
             {"Identity": "Sales Recipients\\Set-Mailbox"},
             setup=(CHILD,),
-            after=("Get-ManagementRoleEntry", {"Identity": "Sales Recipients\\Set-Mailbox"}, []),
+            get=("Get-ManagementRoleEntry", {"Identity": "Sales Recipients\\Set-Mailbox"}),
+            gone=True,
         ),
         "Get-RoleGroup": Scenario(
             {"Identity": "Help Desk"}, returns=[{"Name": "Help Desk", "IsBuiltIn": True}]
@@ -695,7 +722,8 @@ SCENARIOS.update(
         "Remove-ManagementRoleAssignment": Scenario(
             {"Identity": "MR Helpers"},
             setup=(HELPERS, ASSIGN),
-            after=("Get-ManagementRoleAssignment", {"Identity": "MR Helpers"}, []),
+            get=("Get-ManagementRoleAssignment", {"Identity": "MR Helpers"}),
+            gone=True,
         ),
         "Get-ManagementScope": Scenario(
             {"Identity": "Sales"}, setup=(SALES,), returns=[{"Name": "Sales", "Exclusive": False}]
@@ -723,7 +751,10 @@ SCENARIOS.update(
             ),
         ),
         "Remove-ManagementScope": Scenario(
-            {"Identity": "Sales"}, setup=(SALES,), after=("Get-ManagementScope", {"Identity": "Sales"}, [])
+            {"Identity": "Sales"},
+            setup=(SALES,),
+            get=("Get-ManagementScope", {"Identity": "Sales"}),
+            gone=True,
         ),
         "Get-RoleAssignmentPolicy": Scenario(
             {}, returns=[{"Name": "Default Role Assignment Policy", "IsDefault": True}]
@@ -762,6 +793,7 @@ SCENARIOS.update(
                 {"RequestStatus": "Pending"},
                 [{"DurationHours": 1, "Reason": "maintenance"}],
             ),
+            duplicate=True,  # a second request while the first is pending (same requester and task)
         ),
         "Get-ElevatedAccessRequest": Scenario(
             {"Identity": PAM_REQUEST}, setup=(_pam_request_by_other,), returns=[{"RequestStatus": "Pending"}]
@@ -862,10 +894,3 @@ SCENARIOS.update(
         ),
     }
 )
-
-
-# Scenarios are kept for cmdlets that are declared but not registered yet (the RBAC family); only the
-# registered ones are exercised, and every registered cmdlet must have one (test_cmdlets_http).
-SCENARIOS = {
-    name: scenario for name, scenario in SCENARIOS.items() if default_registry().get(name) is not None
-}

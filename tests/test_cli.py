@@ -13,20 +13,15 @@ from pathlib import Path
 import httpx
 import pytest
 
+from cli_inprocess import run_cli
+
 from _servers import free_port, mailwarden_server
 from conftest import SECRET
 
 
 def _cli(*args: str, data_dir: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    full_env = {
-        **os.environ,
-        "MAILWARDEN_DATA_DIR": str(data_dir),
-        "MAILWARDEN_SECRET_KEY": SECRET,
-        **(env or {}),
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "mailwarden", *args], capture_output=True, text=True, env=full_env, timeout=120
-    )
+    full_env = {"MAILWARDEN_DATA_DIR": str(data_dir), "MAILWARDEN_SECRET_KEY": SECRET, **(env or {})}
+    return run_cli(args, env=full_env)
 
 
 @pytest.mark.slow
@@ -103,6 +98,18 @@ def test_tenant_create_json_and_app_token_works(tmp_path: Path, database_url: st
         )
         assert response.status_code == 200
         assert response.json()["value"][0]["DomainName"] == "fabrikam.onmicrosoft.com"
+        rotated = _cli("keys", "rotate", "--purpose", "oauth", "--json", data_dir=tmp_path, env=env)
+        assert rotated.returncode == 0, rotated.stderr
+        kids = json.loads(rotated.stdout)["kids"]
+        assert [k.split("-")[1] for k in kids] == ["es256", "rs256"]
+        # Tokens signed by the previous keys keep verifying (overlap), on this node and after a reload.
+        again = httpx.post(
+            f"{base}/adminapi/beta/{out['tenant_id']}/InvokeCommand",
+            json={"CmdletInput": {"CmdletName": "Get-AcceptedDomain"}},
+            headers={"Authorization": f"Bearer {token.json()['access_token']}"},
+        )
+        assert again.status_code == 200
+    assert _cli("keys", "rotate", "--purpose", "bogus", data_dir=tmp_path, env=env).returncode == 1
 
 
 def test_production_mode_refuses_missing_secret(tmp_path: Path) -> None:

@@ -492,3 +492,93 @@ def test_result_size(api: Api, db: Database, clock: FakeClock) -> None:
     assert [o["Guid"] for o in five["value"]] == [o["Guid"] for o in body["value"][:5]]
     assert "@odata.nextLink" not in five
     assert any("ResultSize" in w for w in five["@adminapi.warnings"])
+
+
+# --- RBAC: privileged access and role entries (Exchange semantics the generic tests don't reach) ---------
+
+
+def test_pam_request_rules(api: Api, db: Database, clock: FakeClock) -> None:
+    api.ok(
+        "New-ElevatedAccessApprovalPolicy",
+        Task="Set-TransportConfig",
+        ApprovalType="Manual",
+        ApproverGroup="Organization Management",
+    )
+    ask = {"Task": "Exchange\\Set-TransportConfig", "Reason": "maintenance", "DurationHours": 2}
+    first = api.ok("New-ElevatedAccessRequest", **ask)[0]
+    assert first["RequestStatus"] == "Pending"
+    # A second request for the same task while the first is pending: 409, nothing written.
+    before = table_snapshot(db)
+    err = api.error("New-ElevatedAccessRequest", 409, **ask)
+    assert err["code"] == "ADObjectAlreadyExistsException"
+    assert first["RequestId"] in err["message"]
+    assert {k: v for k, v in table_snapshot(db).items() if not k.startswith("audit")} == {
+        k: v for k, v in before.items() if not k.startswith("audit")
+    }
+    # The requester can't answer their own request.
+    err = api.error("Approve-ElevatedAccessRequest", 403, RequestId=first["RequestId"])
+    assert "own" in err["message"]
+    err = api.error("Deny-ElevatedAccessRequest", 403, RequestId=first["RequestId"])
+    assert "own" in err["message"]
+    assert api.ok("Get-ElevatedAccessRequest", Identity=first["RequestId"])[0]["RequestStatus"] == "Pending"
+    # Unanswered for 24 hours, it expires: then a new request is welcome. (The request is backdated rather
+    # than the clock advanced: the admin's access token would expire too.)
+    from sqlalchemy import update
+
+    from mailwarden.store._rbac_models import RbacElevationRequest
+
+    with db.unit_of_work() as uow:
+        uow.session.execute(
+            update(RbacElevationRequest)
+            .where(RbacElevationRequest.guid == first["RequestId"])
+            .values(created_at=utcnow(clock) - timedelta(hours=24, minutes=1))
+        )
+    assert api.ok("Get-ElevatedAccessRequest", Identity=first["RequestId"])[0]["RequestStatus"] == "Expired"
+    second = api.ok("New-ElevatedAccessRequest", **ask)[0]
+    assert second["RequestStatus"] == "Pending"
+    # Someone else's request can be answered once; answering it again is an invalid operation (400).
+    other = "6a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+    from cmdlet_scenarios import pam_request
+
+    pam_request(other, "Task", "Set-OrganizationConfig")(db, api.tenant.id, clock)
+    api.ok("Approve-ElevatedAccessRequest", RequestId=other, Comment="go")
+    got = api.ok("Get-ElevatedAccessRequest", Identity=other)[0]
+    assert (got["RequestStatus"], got["Comment"]) == ("Approved", "go")
+    for again in ("Approve-ElevatedAccessRequest", "Deny-ElevatedAccessRequest"):
+        err = api.error(again, 400, RequestId=other)
+        assert err["code"] == "InvalidOperationException"
+        assert "Approved" in err["message"]
+    # Nor can a request that expired unanswered.
+    stale = "7b2c3d4e-5f6a-4b7c-9d8e-0f1a2b3c4d5e"
+    pam_request(stale, "Task", "Set-SharingPolicy")(db, api.tenant.id, clock)
+    with db.unit_of_work() as uow:
+        uow.session.execute(
+            update(RbacElevationRequest)
+            .where(RbacElevationRequest.guid == stale)
+            .values(created_at=utcnow(clock) - timedelta(hours=25))
+        )
+    err = api.error("Approve-ElevatedAccessRequest", 400, RequestId=stale)
+    assert err["code"] == "InvalidOperationException"
+    assert "Expired" in err["message"]
+
+
+def test_role_entry_identities_and_wildcards(api: Api) -> None:
+    def names(identity: str, **params: Any) -> list[str]:
+        return [e["Identity"] for e in api.ok("Get-ManagementRoleEntry", Identity=identity, **params)]
+
+    assert "Mail Recipients\\Set-Mailbox" in names("Mail Recipients\\*")
+    assert "Mail Recipients\\Set-Mailbox" in names("*\\Set-Mailbox")
+    assert all(n.startswith("Mail Recipients\\Set-") for n in names("Mail Recipients\\Set-*"))
+    assert names("Mail Recipients\\Set-Mailbox") == ["Mail Recipients\\Set-Mailbox"]
+    assert names("Mail Recipients\\No-Such*") == []
+    role = api.ok("Get-ManagementRole", Identity="Mail Recipients")[0]
+    assert names(f"{role['Guid']}\\Set-Mailbox") == ["Mail Recipients\\Set-Mailbox"]
+    # One named entry that doesn't exist is a 404, like any identity; a -Parameters filter that excludes an
+    # existing entry is just an empty result.
+    err = api.error("Get-ManagementRoleEntry", 404, Identity="Mail Recipients\\No-Such")
+    assert err["code"] == "ManagementObjectNotFoundException"
+    assert names("Mail Recipients\\Set-Mailbox", Parameters=["NoSuchParameter"]) == []
+    # Without the backslash: an unknown role is not found; a known role lacks the cmdlet part.
+    api.error("Get-ManagementRoleEntry", 404, Identity="No Such Role")
+    err = api.error("Get-ManagementRoleEntry", 400, Identity="Mail Recipients")
+    assert "<Role>\\<Cmdlet>" in err["message"]

@@ -22,6 +22,7 @@ PACKAGES = [
     "mailwarden.directory",
     "mailwarden.oauth",
     "mailwarden.identity",
+    "mailwarden.rbac",
     "mailwarden.store",
 ]
 MODULES = [

@@ -13,7 +13,15 @@ from mailwarden.clock import FakeClock
 from mailwarden.cmdlets import ParamType, default_registry
 from mailwarden.store import Database
 
-from cmdlet_scenarios import IDENTITY_PARAMS, SCENARIOS, partial_match, render, table_snapshot
+from cmdlet_scenarios import (
+    IDENTITY_PARAMS,
+    PAM_REQUEST,
+    SCENARIOS,
+    pam_request,
+    partial_match,
+    render,
+    table_snapshot,
+)
 from conftest import Api, TenantHandle, make_tenant
 
 REGISTRY = default_registry()
@@ -44,6 +52,19 @@ def _world(n: dict[str, str]) -> list[tuple[str, dict[str, Any]]]:
         ("Add-RecipientPermission", {"Identity": n["ada"], "Trustee": n["bob"], "AccessRights": ["SendAs"]}),
         ("Set-MailboxAuditBypassAssociation", {"Identity": n["ada"], "AuditBypassEnabled": True}),
         ("Set-User", {"Identity": n["ada"], "Manager": n["bob"]}),
+        # RBAC objects (the PAM request is made by another principal: see ``two``).
+        ("New-ManagementRole", {"Name": n["role"], "Parent": "Mail Recipients"}),
+        ("New-ManagementScope", {"Name": n["scope"], "RecipientRestrictionFilter": "Department -eq 'Sales'"}),
+        ("New-RoleGroup", {"Name": n["rolegroup"], "Roles": ["Mail Recipients"], "Members": ["Help Desk"]}),
+        (
+            "New-ManagementRoleAssignment",
+            {
+                "Name": n["assignment"],
+                "Role": "Mail Recipients",
+                "SecurityGroup": n["rolegroup"],
+                "CustomRecipientWriteScope": n["scope"],
+            },
+        ),
     ]
 
 
@@ -62,7 +83,13 @@ A_NAMES = {
     "trule": "Block spam",
     "remote": "Fabrikam",
     "remote_domain": "fabrikam.com",
+    "role": "Sales Recipients",
+    "scope": "Sales",
+    "rolegroup": "Helpers",
+    "assignment": "MR Helpers",
+    "request": PAM_REQUEST,
 }
+B_REQUEST = "0b7e6f1a-2c3d-4e5f-8a9b-0c1d2e3f4a5b"
 B_NAMES = {
     "ada": "bea",
     "ada_name": "Bea Arthur",
@@ -77,6 +104,11 @@ B_NAMES = {
     "trule": "Disclaimer",
     "remote": "Northwind",
     "remote_domain": "northwind.com",
+    "role": "Crew Recipients",
+    "scope": "Crew",
+    "rolegroup": "Crew Helpers",
+    "assignment": "MR Crew",
+    "request": B_REQUEST,
 }
 # Scenario-table values (tenant A's objects) → tenant B's equivalents.
 A_TO_B = {
@@ -89,6 +121,13 @@ A_TO_B = {
     "Block spam": "Disclaimer",
     "Fabrikam": "Northwind",
     "ada\\Archive": "bea\\Junk",
+    "Sales Recipients": "Crew Recipients",
+    "Sales Recipients\\Get-Mailbox": "Crew Recipients\\Get-Mailbox",
+    "Sales Recipients\\Set-Mailbox": "Crew Recipients\\Set-Mailbox",
+    "Sales": "Crew",
+    "Helpers": "Crew Helpers",
+    "MR Helpers": "MR Crew",
+    PAM_REQUEST: B_REQUEST,
 }
 RECIPIENT_REFS = {"ada", "bob", "team", "Team", "carl", "dora"}
 
@@ -115,6 +154,32 @@ B_LISTINGS: dict[str, tuple[dict[str, Any], str, set[str]]] = {
     "Get-TransportConfig": ({}, "Name", {"Transport Settings"}),
     "Get-TransportRule": ({}, "Name", {"Disclaimer"}),
     "Get-User": ({}, "Name", {"Bea Arthur", "Ben Hur", "dan"}),
+    # RBAC: the parameters narrow built-in objects away but would still match tenant A's custom ones.
+    "Get-ManagementRole": ({"RoleType": "MailRecipients"}, "Name", {"Mail Recipients", "Crew Recipients"}),
+    "Get-ManagementRoleEntry": (
+        {"Identity": "*Recipients\\Set-Mailbox"},
+        "Identity",
+        {"Mail Recipients\\Set-Mailbox", "Crew Recipients\\Set-Mailbox"},
+    ),
+    "Get-RoleGroup": ({"Identity": "*Helpers"}, "Name", {"Crew Helpers"}),
+    "Get-RoleGroupMember": ({"Identity": "Crew Helpers"}, "Name", {"Help Desk"}),
+    "Get-ManagementRoleAssignment": (
+        {"RoleAssignee": "Crew Helpers"},
+        "Name",
+        {"Mail Recipients_Crew Helpers", "MR Crew"},
+    ),
+    "Get-ManagementScope": ({}, "Name", {"Crew"}),
+    "Get-RoleAssignmentPolicy": ({}, "Name", {"Default Role Assignment Policy"}),
+    "Get-ElevatedAccessApprovalPolicy": ({}, "RoleGroup", {"Crew Helpers"}),
+    "Get-ElevatedAccessRequest": ({}, "RequestId", {B_REQUEST}),
+    "Test-CmdletPermission": ({"Cmdlet": "Set-Mailbox"}, "Cmdlet", {"Set-Mailbox"}),
+}
+# Built-in RBAC objects listed above: the same names in every tenant (their GUIDs differ and are checked).
+RBAC_BUILTIN_NAMES = {
+    "Mail Recipients",
+    "Mail Recipients\\Set-Mailbox",
+    "Help Desk",
+    "Default Role Assignment Policy",
 }
 
 _GUID_KEYS = (
@@ -124,6 +189,7 @@ _GUID_KEYS = (
     "MailboxGuid",
     "OwnerADGuid",
     "RuleIdentity",
+    "RequestId",
 )
 
 
@@ -155,6 +221,10 @@ def two(app_client: TestClient, api: Api, db: Database, clock: FakeClock) -> tup
     other = Api(app_client, make_tenant(db, clock))
     _populate(api, A_NAMES)
     _populate(other, B_NAMES)
+    # A pending PAM request in each tenant, by someone else, for the tenant's custom role group (a RoleGroup
+    # policy gates only that group's members, so the admin's own calls stay unaffected).
+    for handle, names in ((api.tenant, A_NAMES), (other.tenant, B_NAMES)):
+        pam_request(names["request"], "RoleGroup", names["rolegroup"])(db, handle.id, clock)
     return api, other
 
 
@@ -196,7 +266,8 @@ def test_listings_show_only_own_objects(two: tuple[Api, Api]) -> None:
     for cmdlet in READS:
         for obj in _listing(a, cmdlet, _a_params(cmdlet)):
             a_guids |= {str(obj[k]) for k in _GUID_KEYS if obj.get(k)}
-            a_identities.add(str(obj.get("Identity")))
+            if obj.get("Identity") is not None:  # a permission check's result names no object
+                a_identities.add(str(obj["Identity"]))
     assert len(a_guids) >= 20  # A's objects really were listed
 
     failures = []
@@ -212,10 +283,10 @@ def test_listings_show_only_own_objects(two: tuple[Api, Api]) -> None:
         text = json.dumps(got)
         if a.tenant.domain in text or a.tenant.id in text:
             failures.append((cmdlet, "A's domain", text[:200]))
-        leaked = {str(o.get("Identity")) for o in got} & a_identities
+        leaked = {str(o["Identity"]) for o in got if o.get("Identity") is not None} & a_identities
         # Built-in objects carry the same name in every tenant; anything else must be B's own.
         leaked -= {"Default", "Default Sharing Policy", "Admin Audit Log Settings", "Transport Settings"}
-        leaked -= {"NT AUTHORITY\\SELF"}
+        leaked -= {"NT AUTHORITY\\SELF"} | RBAC_BUILTIN_NAMES
         if leaked:
             failures.append((cmdlet, "A's identities", sorted(leaked)))
     assert failures == []
@@ -233,10 +304,33 @@ def _a_reference(a: Api, noun: str, value: str | None, form: str) -> str | None:
             form
         ]
     if form == "smtp":
-        return None  # configuration objects have no address
+        return None  # configuration and RBAC objects have no address
+    if noun == "ManagementRoleEntry" and value is not None:
+        # ``<Role>\\<Cmdlet>``: the role part names the object, by name or by GUID.
+        role_name, cmdlet = value.split("\\", 1)
+        role = a.ok("Get-ManagementRole", Identity=role_name)[0]
+        return f"{role['Name'] if form == 'name' else role['Guid']}\\{cmdlet}"
+    if noun == "ElevatedAccessRequest":
+        # A request is named by its id only (PAMCFG); the tenant's own request whatever the scenario says.
+        return None if form == "name" else str(a.ok("Get-ElevatedAccessRequest")[0]["RequestId"])
+    if noun == "ElevatedAccessApprovalPolicy":
+        # Named by GUID or by its target; each tenant has one policy (for its custom role group).
+        policy = a.ok("Get-ElevatedAccessApprovalPolicy")[0]
+        return str(policy["RoleGroup"] if form == "name" else policy["Guid"])
     params = {} if value is None else {"Identity": render(value, domain)}
     obj = a.ok(f"Get-{noun}", **params)[0]
     return str(obj["Name"] if form == "name" else obj["Guid"])
+
+
+def _object_noun(noun: str, param: str) -> str:
+    """The kind of object ``param`` of a ``*-<noun>`` cmdlet names, where that isn't ``noun`` itself: role
+    group members and assignments name role groups (members here are built-in role groups); an
+    authorization is revoked by naming its request."""
+    if noun == "RoleGroupMember" or param == "SecurityGroup":
+        return "RoleGroup"
+    if noun == "ElevatedAccessAuthorization":
+        return "ElevatedAccessRequest"
+    return noun
 
 
 def _cases() -> list[tuple[str, str]]:
@@ -268,7 +362,7 @@ def test_other_tenants_objects_cannot_be_named(
         assert spec is not None
         scenario_params = SCENARIOS[cmdlet].params
         value = scenario_params.get(param)
-        noun = spec.noun
+        noun = _object_noun(spec.noun, param)
         ref = _a_reference(a, noun, value, form)
         if ref is None:
             continue

@@ -72,7 +72,9 @@ def test_sign_in_success_and_failure(app_client: TestClient, tenant: TenantHandl
     assert failed["ErrorNumber"] == "50126"
     assert failed["UserId"] == user.upn
     assert failed["ClientIP"] == "198.51.100.7"
-    assert unknown["UserId"] == ""
+    # Attributed to the attempted name, like a known account's (no enumeration through the audit log).
+    assert unknown["UserId"] == f"ghost@{tenant.domain}"
+    assert unknown.keys() == failed.keys()
     assert unknown["LogonError"] == "InvalidUserNameOrPassword"
     assert ok["RecordType"] == 15
     assert ok["ResultStatus"] == "Success"

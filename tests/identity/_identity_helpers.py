@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import json
 import os
 import re
+import struct
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,12 +17,13 @@ import cbor2
 from argon2 import PasswordHasher
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
+from starlette.testclient import TestClient
 
 from mailwarden.clock import FakeClock
 from mailwarden.identity import IdentityService, LockoutPolicy, PasswordHashing, TotpParams, hotp, time_step
 from mailwarden.store import Database
 
-from conftest import SECRET
+from conftest import SECRET, TenantHandle
 
 PASSWORD = "correct horse battery staple"
 
@@ -53,6 +56,30 @@ def code_at(secret_b32: str, clock: FakeClock, offset_steps: int = 0) -> str:
     key = base64.b32decode(secret_b32 + "=" * (-len(secret_b32) % 8))
     step = time_step(clock.now().timestamp(), TotpParams()) + offset_steps
     return hotp(key, step)
+
+
+def totp(secret_b32: str, clock: FakeClock) -> str:
+    """RFC 6238 (SHA-1, 30 s, 6 digits) written out here, independent of the implementation under test."""
+    key = base64.b32decode(secret_b32 + "=" * (-len(secret_b32) % 8))
+    counter = int(clock.now().timestamp()) // 30
+    mac = hmac.new(key, struct.pack(">Q", counter), hashlib.sha1).digest()
+    offset = mac[-1] & 0x0F
+    return f"{(struct.unpack('>I', mac[offset : offset + 4])[0] & 0x7FFFFFFF) % 1_000_000:06d}"
+
+
+def service_of(client: TestClient) -> IdentityService:
+    service: IdentityService = client.app.state.identity  # type: ignore[attr-defined]
+    service.hashing = fast_hashing()  # the tests exercise logic, not argon2 cost
+    return service
+
+
+def post_password(client: TestClient, tenant: TenantHandle, username: str, password: str) -> Any:
+    page = client.get(f"/{tenant.domain}/login", params={"return_to": "/x"})
+    return client.post(
+        f"/{tenant.domain}/login",
+        data={"csrf": csrf_of(page.text), "username": username, "password": password, "return_to": "/x"},
+        follow_redirects=False,
+    )
 
 
 def csrf_of(html: str) -> str:

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from _identity_helpers import PASSWORD
 
+from cli_inprocess import run_cli
 from mailwarden.clock import SystemClock
 from mailwarden.identity import IdentityService, hotp, secret_from_base32, time_step
 from mailwarden.store import Database
@@ -23,19 +22,11 @@ def _cli(
     *args: str, data_dir: Path, database_url: str, stdin: str | None = None
 ) -> subprocess.CompletedProcess[str]:
     env = {
-        **os.environ,
         "MAILWARDEN_DATA_DIR": str(data_dir),
         "MAILWARDEN_SECRET_KEY": SECRET,
         "MAILWARDEN_DATABASE_URL": database_url,
     }
-    return subprocess.run(
-        [sys.executable, "-m", "mailwarden", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
+    return run_cli(args, env=env, stdin=stdin)
 
 
 def _ok(*args: str, data_dir: Path, database_url: str, stdin: str | None = None) -> Any:

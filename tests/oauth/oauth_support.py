@@ -68,10 +68,10 @@ class FakeIdentity:
     def login_url(self, tenant_ref: str, return_to: str) -> str:
         return f"/{tenant_ref}/login?return_to={quote(return_to)}"
 
-    def session_active(self, session_id: str) -> bool:
+    def session_active(self, session_id: str, *, session: Any = None) -> bool:
         return session_id not in self.revoked
 
-    def get_user(self, tenant_id: str, user_id: str) -> FakeUserInfo | None:
+    def get_user(self, tenant_id: str, user_id: str, *, session: Any = None) -> FakeUserInfo | None:
         return self.users.get(user_id)
 
     def check_access(
@@ -83,6 +83,7 @@ class FakeIdentity:
         amr: tuple[str, ...],
         ip: str,
         stage: Literal["token", "call"],
+        session: Any = None,
     ) -> None:
         self.calls.append((stage, ip))
         if ip in self.blocked_ips:

@@ -33,9 +33,8 @@ def test_discovery_and_jwks(env: Env) -> None:
         for key in ("device_authorization_endpoint", "jwks_uri", "userinfo_endpoint", "end_session_endpoint"):
             assert key in doc
     keys = env.client.get(f"/{env.domain}/discovery/v2.0/keys").json()["keys"]
-    assert keys[0]["kty"] == "RSA"
-    assert keys[0]["alg"] == "RS256"
-    assert "d" not in keys[0]
+    assert {(k["kty"], k["alg"]) for k in keys} == {("EC", "ES256"), ("RSA", "RS256")}
+    assert all("d" not in k and "p" not in k for k in keys)
     assert env.client.get("/nosuch.onmicrosoft.com/v2.0/.well-known/openid-configuration").status_code == 404
 
 

@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 from joserfc import jwt
-from joserfc.jwk import RSAKey
+from joserfc.jwk import ECKey, RSAKey
 from oauth_support import Env, b64json, env
 
 from mailwarden.oauth import OAuthServer
@@ -43,10 +43,23 @@ def test_forged_tokens_are_refused(env: Env) -> None:
     # alg: none
     _assert_refused(env, f"{_b64({'alg': 'none', 'typ': 'JWT'})}.{_b64(claims)}.")
     _assert_refused(env, f"{_b64({'alg': 'none', 'kid': header['kid']})}.{_b64(claims)}.")
-    # an unknown kid, signed by some other RSA key
+    assert header["alg"] == "ES256"
+    # an unknown kid, or the real kid, over a signature by some other key
     other = RSAKey.generate_key(2048)
+    other_ec = ECKey.generate_key("P-256")
     _assert_refused(env, jwt.encode({"alg": "RS256", "kid": "nope"}, claims, other))
     _assert_refused(env, jwt.encode({"alg": "RS256", "kid": header["kid"]}, claims, other))
+    _assert_refused(env, jwt.encode({"alg": "ES256", "kid": header["kid"]}, claims, other_ec))
+    # a genuine signature by the server's id_token key (RS256) under the access-token key's kid, and
+    # under its own kid with an algorithm that is not its own: a key verifies only its own algorithm
+    server = _server(env)
+    id_key = server.keys.signing_key("RS256")
+    _assert_refused(env, jwt.encode({"alg": "RS256", "kid": header["kid"]}, claims, id_key.key))
+    _assert_refused(
+        env, jwt.encode({"alg": "PS256", "kid": id_key.kid}, claims, id_key.key, algorithms=["PS256"])
+    )
+    # RS256 under its own kid is the server's signature: access tokens minted before ES256 keep working
+    assert env.invoke(jwt.encode({"alg": "RS256", "kid": id_key.kid}, claims, id_key.key)).status_code == 200
     # HS256 "signed" with the server's public key bytes (the classic key-confusion attack)
     public = _server(env).keys.verification_key(header["kid"])
     assert public is not None
@@ -103,7 +116,7 @@ def test_key_rotation_overlap(env: Env) -> None:
     assert b64json(new.split(".")[0])["kid"] != first_kid
     kids = {k["kid"] for k in env.client.get(f"/{env.domain}/discovery/v2.0/keys").json()["keys"]}
     assert first_kid in kids
-    assert len(kids) == 2
+    assert len(kids) == 4  # current and previous key of each family (ES256 access, RS256 id_token)
     assert env.invoke(old).status_code == 200
     assert env.invoke(new).status_code == 200
     server.keys.rotate()  # the first key is now two generations old: unknown

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -34,6 +34,7 @@ from ._audit_routes import install_audit_routes
 from ._mailbox_audit_routes import install_mailbox_audit_routes
 from ._ratelimit import RateLimiter
 from ._responses import JsonResponse, install_error_handlers
+from ._tenant_cache import TenantCache
 
 __all__ = ["AppState", "create_app", "create_app_from_env"]
 
@@ -52,7 +53,15 @@ class AppState:
     limiter: RateLimiter
     audit: AuditService
 
+    tenants: TenantCache = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.tenants = TenantCache(self._load_tenant)
+
     def tenant(self, ref: str) -> TenantInfo | None:
+        return self.tenants.get(ref)
+
+    def _load_tenant(self, ref: str) -> TenantInfo | None:
         with self.db.unit_of_work(write=False) as uow:
             row = find_tenant(uow.session, ref)
             return None if row is None else TenantInfo(row.id, row.name, row.initial_domain)

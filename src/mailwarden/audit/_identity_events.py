@@ -8,9 +8,27 @@ failed sign-in, which the service records in a transaction of its own, gets its 
 Record types and operation names (Office 365 Management Activity API):
 
 * sign-in success / failure → RecordType 15 AzureActiveDirectoryStsLogon, ``UserLoggedIn`` /
-  ``UserLoginFailed``, with ``LogonError`` (and Entra's ``ErrorNumber``) on failure and ``amr``; a
-  conditional-access denial is a ``UserLoginFailed`` with ``LogonError`` BlockedByConditionalAccess
-  (AADSTS53003) naming the policy, **high severity**;
+  ``UserLoginFailed``, ``ResultStatus`` Failed, with ``LogonError`` (and Entra's AADSTS ``ErrorNumber``) on
+  failure and ``amr``. The ``LogonError`` values we write:
+
+  ========================== ====== ==========================================================================
+  LogonError                 Number When
+  ========================== ====== ==========================================================================
+  InvalidUserNameOrPassword  50126  wrong password, unknown or disabled account (one answer: no enumeration)
+  IdsLocked                  50053  the attempt was refused by the throttle: back-off or hard lock, of the
+                                    account, the IP or a second-factor counter (Entra's Smart Lockout code)
+  InvalidMfaCode             500121 a wrong or replayed TOTP code or recovery code (sign-in, step-up,
+                                    enrolment); ``ExtendedProperties`` name the ``method`` and ``stage``
+  InvalidStrongAuthentication 500121 a WebAuthn assertion that does not verify
+  BlockedByConditionalAccess 53003  conditional access denied (names the policy; **high severity**)
+  ========================== ====== ==========================================================================
+
+  Password-stage failures (``InvalidUserNameOrPassword``, and ``IdsLocked`` with stage ``password``) are
+  attributed to the *attempted* user name — ``UserId``, ``UserKey``, ``ObjectId`` and the actor are what was
+  typed — whether or not such an account exists, so the records of a known and an unknown account have the
+  same shape and values (DESIGN §5 "no user enumeration", extended to whoever may read the audit log). These
+  failures are written by the identity service in a transaction of their own, so they survive the refused
+  attempt's rollback;
 * security-info changes → RecordType 8 AzureActiveDirectory with Entra's audit activity names ("User
   registered security info", "User deleted security info", "Admin …" when an operator did it); a recovery
   code spent and new recovery codes are ours, in the same record type;
@@ -85,6 +103,8 @@ _EVENTS: dict[str, _Mapping] = {
     "sign_in": _Mapping(_LOGON, "UserLoggedIn"),
     "step_up": _Mapping(_LOGON, "UserLoggedIn"),
     "sign_in_failed": _Mapping(_LOGON, "UserLoginFailed", False, False, "InvalidUserNameOrPassword", "50126"),
+    "sign_in_throttled": _Mapping(_LOGON, "UserLoginFailed", False, False, "IdsLocked", "50053"),
+    "mfa_failed": _Mapping(_LOGON, "UserLoginFailed", False, False, "InvalidMfaCode", "500121"),
     "webauthn_refused": _Mapping(
         _LOGON, "UserLoginFailed", False, False, "InvalidStrongAuthentication", "500121"
     ),
@@ -111,7 +131,17 @@ _OPERATOR_NAMES = {
 _SYSTEM = "system"
 
 
+def _pre_authentication(event: IdentityEventLike) -> bool:
+    """A failure before the password was verified: attributed to the typed name (see the module doc)."""
+    return event.kind in ("sign_in_failed", "sign_in_throttled") and event.detail.get(
+        "stage", "password"
+    ) == ("password")
+
+
 def _actor(session: Any, event: IdentityEventLike) -> tuple[Principal, str]:
+    if _pre_authentication(event):
+        typed = str(event.detail.get("username") or "")[:320]
+        return Principal(event.tenant_id, typed, typed, "user"), typed
     if event.user_id is None:
         return Principal(event.tenant_id, _SYSTEM, "mailwarden", "system"), ""
     user = session.get(IdentityUser, event.user_id)
@@ -132,7 +162,7 @@ def identity_record(session: Any, event: IdentityEventLike) -> tuple[dict[str, A
     }
     if mapping.record_type is _LOGON:
         extra["ActorIpAddress"] = event.ip or ""
-        extra["Actor"] = [{"ID": event.user_id or "", "Type": 0}]
+        extra["Actor"] = [{"ID": principal.id if principal.kind == "user" else "", "Type": 0}]
         if "amr" in detail:
             extra["amr"] = list(detail["amr"])
         elif "method" in detail:

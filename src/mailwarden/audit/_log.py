@@ -4,16 +4,22 @@
 not at all. It locks the tenant's ``audit_log_state`` row (``SELECT … FOR UPDATE`` on PostgreSQL; SQLite's
 write transaction is already exclusive), takes the next sequence number, stores the leaf hash and every
 aligned subtree the new leaf completes. Roots and proofs then read O(log n) stored hashes.
-"""
+
+Round trips per append: the locked state row (shared with :meth:`AuditService.record`), one read of the left
+siblings on the tree's right edge (skipped for even sequence numbers, which complete nothing), one INSERT of
+the record, one executemany of the completed subtrees, and the state row's UPDATE at flush. The stored
+subtrees stay the source of truth for the right edge — not a cached copy — so the tree always extends what
+storage (and so every proof) holds."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import functools
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, TextClause, bindparam, insert, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -28,6 +34,11 @@ __all__ = ["AppendedRecord", "TreeReader", "append", "append_many", "lock_state"
 
 _RECORDS: Table = AuditRecord.__table__  # type: ignore[assignment]
 _SUBTREES: Table = AuditSubtree.__table__  # type: ignore[assignment]
+_INSERT_RECORD = insert(_RECORDS)
+_INSERT_SUBTREE = insert(_SUBTREES)
+# Built once: every audited call runs it, and building the statement and its cache key cost more than the
+# round trip (the cache key of a reused statement object is memoised).
+_LOCK_STATE = select(AuditLogState).where(AuditLogState.tenant_id == bindparam("tenant_id")).with_for_update()
 
 
 @dataclass(frozen=True)
@@ -39,8 +50,7 @@ class AppendedRecord:
 
 def lock_state(session: Session, tenant_id: str) -> AuditLogState:
     """The tenant's log state row, locked for this transaction (created on first use without a race)."""
-    locked = select(AuditLogState).where(AuditLogState.tenant_id == tenant_id).with_for_update()
-    state = session.scalar(locked)  # the common case: one round trip
+    state = session.scalar(_LOCK_STATE, {"tenant_id": tenant_id})  # the common case: one round trip
     if state is not None:
         return state
     dialect = session.get_bind().dialect.name
@@ -50,46 +60,58 @@ def lock_state(session: Session, tenant_id: str) -> AuditLogState:
         .values(tenant_id=tenant_id, next_seq=0, pruned_below=0, retention_days=365, last_head_size=0)
         .on_conflict_do_nothing(index_elements=["tenant_id"])
     )
-    state = session.scalar(locked)
+    state = session.scalar(_LOCK_STATE, {"tenant_id": tenant_id})
     assert state is not None
     return state
 
 
 def append(
-    session: Session, tenant_id: str, record: dict[str, Any], *, high_severity: bool = False
+    session: Session,
+    tenant_id: str,
+    record: dict[str, Any],
+    *,
+    high_severity: bool = False,
+    state: AuditLogState | None = None,
 ) -> AppendedRecord:
-    state = lock_state(session, tenant_id)
+    """Append one record; ``state`` is the tenant's row if the caller already locked it in this transaction
+    (saves a second ``SELECT … FOR UPDATE``)."""
+    if state is None:
+        state = lock_state(session, tenant_id)
     seq = state.next_seq
-    state.next_seq = seq + 1
     # CreationTime never goes backwards within a tenant's log, so sequence order is time order and a
     # search ordered by (CreationTime, SequenceNumber) pages by sequence alone.
     when = max(
         datetime.strptime(str(record["CreationTime"]), "%Y-%m-%dT%H:%M:%S"), state.last_time or datetime.min
     )
-    state.last_time = when
     data = {**record, "CreationTime": when.strftime("%Y-%m-%dT%H:%M:%S"), "SequenceNumber": seq}
     leaf = leaf_hash(canonical_json(data))
-    user = str(data.get("UserId") or data.get("UserKey") or "")
-    obj = str(data.get("ObjectId") or "") or None
-    session.add(
-        AuditRecord(
-            tenant_id=tenant_id,
-            seq=seq,
-            record_id=str(data["Id"]),
-            record_type=int(data["RecordType"]),
-            creation_time=when,
-            operation=str(data["Operation"]),
-            user_key=user.lower()[:320],
-            object_key=obj.lower()[:512] if obj else None,
-            client_ip=str(data.get("ClientIP") or "") or None,
-            result_status=str(data.get("ResultStatus", "")),
-            high_severity=high_severity,
-            data=data,
-            leaf_hash=leaf,
-        )
-    )
-    _complete_subtrees(session, tenant_id, seq, leaf)
+    # The subtrees this leaf completes need only the left siblings on the tree's right edge: none for an
+    # even seq, else the trailing blocks of the frontier — read in one statement, not one per level.
+    siblings = _blocks(session, tenant_id, _left_siblings(seq))
+    subtrees: list[dict[str, Any]] = []
+    current, level, index = leaf, 0, seq
+    while index % 2 == 1:  # a right child: its parent is now complete
+        current = node_hash(siblings[(level, index - 1)], current)
+        level, index = level + 1, index // 2
+        subtrees.append({"tenant_id": tenant_id, "level": level, "index": index, "hash": current})
+    # Core INSERTs through the session (which autoflushes pending ORM changes first, so the ChangeLog has
+    # seen them): the ORM unit of work cost more than the SQL itself for these write-once rows.
+    session.execute(_INSERT_RECORD, _row(tenant_id, seq, when, data, leaf, high_severity))
+    if subtrees:
+        session.execute(_INSERT_SUBTREE, subtrees)
+    state.next_seq = seq + 1
+    state.last_time = when
     return AppendedRecord(seq, str(data["Id"]), leaf)
+
+
+def _left_siblings(seq: int) -> list[tuple[int, int]]:
+    """``(level, index)`` of the completed blocks that leaf ``seq`` merges with: one per trailing 1-bit."""
+    out: list[tuple[int, int]] = []
+    level, index = 0, seq
+    while index % 2 == 1:
+        out.append((level, index - 1))
+        level, index = level + 1, index // 2
+    return out
 
 
 def append_many(
@@ -159,43 +181,61 @@ def _row(
     }
 
 
-def _complete_subtrees(session: Session, tenant_id: str, seq: int, leaf: bytes) -> None:
-    """Store the hash of every aligned subtree that leaf ``seq`` completes (level ≥ 1)."""
-    current, level, index = leaf, 0, seq
-    while index % 2 == 1:  # we are a right child: our parent is now complete
-        left = _stored(session, tenant_id, level, index - 1)
-        current = node_hash(left, current)
-        level, index = level + 1, index // 2
-        session.add(AuditSubtree(tenant_id=tenant_id, level=level, index=index, hash=current))
-
-
 def _stored(session: Session, tenant_id: str, level: int, index: int) -> bytes:
-    if level == 0:
-        value = session.scalar(
-            select(AuditRecord.leaf_hash).where(AuditRecord.tenant_id == tenant_id, AuditRecord.seq == index)
-        )
-        if value is None:  # pruned leaf: its level-0 hash was kept as a subtree row
-            value = session.scalar(
-                select(AuditSubtree.hash).where(
-                    AuditSubtree.tenant_id == tenant_id, AuditSubtree.level == 0, AuditSubtree.index == index
-                )
-            )
-    else:
-        value = session.scalar(
-            select(AuditSubtree.hash).where(
-                AuditSubtree.tenant_id == tenant_id, AuditSubtree.level == level, AuditSubtree.index == index
-            )
-        )
-    if value is None:
-        raise LookupError(f"audit subtree ({level}, {index}) of tenant {tenant_id} is missing")
-    return bytes(value)
+    return _blocks(session, tenant_id, [(level, index)])[(level, index)]
+
+
+def _blocks(
+    session: Session, tenant_id: str, blocks: Sequence[tuple[int, int]]
+) -> dict[tuple[int, int], bytes]:
+    """Stored hashes of aligned blocks in one round trip: level 0 is a record's leaf hash (or, for a pruned
+    record, its kept level-0 subtree row), higher levels are subtree rows. Raises :class:`LookupError` if
+    one is missing."""
+    if not blocks:
+        return {}
+    wanted = sorted(set(blocks))
+    leaves = [index for level, index in wanted if level == 0]
+    params: dict[str, Any] = {"t": tenant_id}
+    for i, (level, index) in enumerate(wanted):
+        params[f"l{i}"], params[f"i{i}"] = level, index
+    for i, seq in enumerate(leaves):
+        params[f"s{i}"] = seq
+    found: dict[tuple[int, int], bytes] = {}
+    for level, index, value in session.execute(_blocks_statement(len(wanted), len(leaves)), params):
+        if level == -1:  # a live record's leaf: preferred over a kept level-0 row
+            found[(0, int(index))] = bytes(value)
+        else:
+            found.setdefault((int(level), int(index)), bytes(value))
+    for key in wanted:
+        if key not in found:
+            raise LookupError(f"audit subtree {key} of tenant {tenant_id} is missing")
+    return found
+
+
+@functools.lru_cache(maxsize=256)
+def _blocks_statement(subtrees: int, leaves: int) -> TextClause:
+    """A UNION ALL of primary-key point reads, one per block. Both planners turn each arm into one index
+    probe; an ``OR`` of (level, index) pairs or a row-value ``IN`` let SQLite's planner (without ANALYZE
+    statistics) fall back to scanning every subtree row of the tenant. Text, built once per shape: the
+    same statement as Core costs more to cache-key on every execution than the probes themselves."""
+    # Only placeholder numbers are interpolated; every value is a bound parameter.
+    arms = [
+        f'SELECT level, "index", hash FROM audit_subtrees '  # noqa: S608
+        f'WHERE tenant_id = :t AND level = :l{i} AND "index" = :i{i}'
+        for i in range(subtrees)
+    ]
+    arms += [
+        f"SELECT -1, seq, leaf_hash FROM audit_records WHERE tenant_id = :t AND seq = :s{i}"  # noqa: S608
+        for i in range(leaves)
+    ]
+    return text(" UNION ALL ".join(arms))
 
 
 class TreeReader:
     """Roots and proofs for one tenant from stored subtree hashes.
 
     A proof first runs against a recording stand-in to learn which aligned blocks it needs, then fetches
-    them in two queries (subtrees, leaves) — so a proof costs two round trips, not one per block."""
+    them in one statement — so a proof costs one round trip, not one per block."""
 
     def __init__(self, session: Session, tenant_id: str) -> None:
         self.session = session
@@ -234,32 +274,9 @@ class TreeReader:
             return EMPTY_ROOT
 
         run(record)
-        by_level: dict[int, list[int]] = {}
-        for level, index in needed:
-            if level >= 1 and (level, index) not in self._cache:
-                by_level.setdefault(level, []).append(index)
-        leaves = [i for level, i in needed if level == 0 and (0, i) not in self._cache]
-        if by_level:
-            # A proof needs O(log n) blocks, at ~log n levels: ask for the cross product (level IN … AND
-            # index IN …) — a fixed statement shape whose compiled form is cached, served by primary-key
-            # probes — and keep the blocks actually needed.
-            wanted = {(lv, i) for lv, ix in by_level.items() for i in ix}
-            for level, index, value in self.session.execute(
-                select(AuditSubtree.level, AuditSubtree.index, AuditSubtree.hash).where(
-                    AuditSubtree.tenant_id == self.tenant_id,
-                    AuditSubtree.level.in_(sorted(by_level)),
-                    AuditSubtree.index.in_(sorted({i for _, i in wanted})),
-                )
-            ):
-                if (int(level), int(index)) in wanted:
-                    self._cache[(int(level), int(index))] = bytes(value)
-        if leaves:
-            for seq, value in self.session.execute(
-                select(AuditRecord.seq, AuditRecord.leaf_hash).where(
-                    AuditRecord.tenant_id == self.tenant_id, AuditRecord.seq.in_(leaves)
-                )
-            ):
-                self._cache[(0, int(seq))] = bytes(value)
+        # One statement for every block the proof needs (O(log n) of them), by primary key.
+        missing = sorted(key for key in needed if key not in self._cache)
+        self._cache.update(_blocks(self.session, self.tenant_id, missing))
 
     def root(self, size: int | None = None) -> bytes:
         n = self.size() if size is None else size

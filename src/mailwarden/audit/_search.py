@@ -5,7 +5,7 @@ Ordering is (CreationTime, SequenceNumber). :func:`~mailwarden.audit._log.append
 backwards within a tenant's log, so that order *is* sequence order and a search pages by keyset over ``seq``
 alone; records created in the same second come out in append order (Exchange breaks such ties by record Id —
 ours is the order the tamper-evident log itself proves). The same monotonicity turns StartDate/EndDate into a
-sequence interval ``[lo, hi)`` found by binary search over the unique (tenant, seq) index, so positions
+sequence interval ``[lo, hi)`` found with one probe each of the (tenant, creation_time, seq) index, so positions
 (``ResultIndex``) and counts of a date-only search are arithmetic, and other searches count with ``COUNT``.
 There are no 5,000/50,000 caps.
 """
@@ -54,20 +54,23 @@ def _escape_like(text: str) -> str:
 
 
 def first_seq_at(session: Session, tenant_id: str, lo: int, hi: int, when: datetime) -> int:
-    """Smallest seq in ``[lo, hi)`` whose CreationTime is ``>= when`` (``hi`` if none): binary search with
-    point reads on the unique (tenant, seq) index — CreationTime is non-decreasing in seq."""
-    while lo < hi:
-        mid = (lo + hi) // 2
-        value = session.scalar(
-            select(AuditRecord.creation_time).where(
-                AuditRecord.tenant_id == tenant_id, AuditRecord.seq == mid
-            )
+    """Smallest seq in ``[lo, hi)`` whose CreationTime is ``>= when`` (``hi`` if none). CreationTime is
+    non-decreasing in seq, so the first entry of the (tenant, creation_time, seq) index at or after ``when``
+    is that record: one index probe instead of a binary search of point reads."""
+    if lo >= hi:
+        return hi
+    value = session.scalar(
+        select(AuditRecord.seq)
+        .where(
+            AuditRecord.tenant_id == tenant_id,
+            AuditRecord.creation_time >= when,
+            AuditRecord.seq >= lo,
+            AuditRecord.seq < hi,
         )
-        if value is None or value < when:  # pruned meanwhile: everything below is gone
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
+        .order_by(AuditRecord.creation_time, AuditRecord.seq)
+        .limit(1)
+    )
+    return hi if value is None else int(value)
 
 
 @dataclass(frozen=True)
@@ -84,9 +87,8 @@ class SearchPlan:
             AuditRecord.seq >= self.lo,
             AuditRecord.seq < self.hi,
         ]
-        if not c.only_dates:
-            # Redundant with the seq interval, but lets the planner use the (…, creation_time) indexes.
-            conds += [AuditRecord.creation_time >= c.start, AuditRecord.creation_time < c.end]
+        # No CreationTime conditions: the seq interval is exactly the date range, and leaving them out keeps
+        # the planner on the (tenant, <filter>, seq) indexes, which return rows in paging order.
         if c.record_types:
             conds.append(AuditRecord.record_type.in_([int(t) for t in c.record_types]))
         if c.operations:

@@ -64,7 +64,7 @@ class AuditService:
         state = lock_state(session, tenant_id)
         if not high_severity and state.ingestion_off_at is not None and now >= state.ingestion_off_at:
             return None
-        appended = append(session, tenant_id, record, high_severity=high_severity)
+        appended = append(session, tenant_id, record, high_severity=high_severity, state=state)
         if self.signer.due(state, now):
             session.flush()
             self.sign_head(session, tenant_id)

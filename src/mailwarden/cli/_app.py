@@ -19,13 +19,14 @@ from ..config import load_secret_key
 from ..demo import seed_demo_tenant
 from ..directory import create_tenant
 from ..errors import ApiError, ConfigurationError
-from ..oauth import ensure_builtin_clients, ensure_tls
+from ..oauth import SigningKeys, ensure_builtin_clients, ensure_tls
 from ..store import KeyRing, SecretBox, Tenant
 from ._audit_cli import register_audit_commands
 from ._client_cli import register_client_commands
-from ._context import apply_overrides, open_database, server_executor
+from ._context import apply_overrides, close_databases, open_database, server_executor
 from ._identity_cli import register_identity_commands
 from ._oauth_cli import register_oauth_commands
+from ._rbac_cli import register_rbac_commands
 
 __all__ = ["app", "main"]
 
@@ -39,6 +40,12 @@ keys_app = typer.Typer(
 )
 app.add_typer(keys_app, name="keys")
 console = Console(stderr=True)
+
+
+@app.callback()
+def _command(ctx: typer.Context) -> None:
+    ctx.call_on_close(close_databases)
+
 
 DataDir = Annotated[
     Path | None,
@@ -164,19 +171,25 @@ def keys_rotate(
     database_url: DbUrl = None,
     as_json: AsJson = False,
 ) -> None:
-    """Start signing with a new key; cursors signed with older keys keep verifying."""
-    if purpose not in ("cursor",):
-        _fail(f"unknown key purpose '{purpose}'")
+    """Start signing with a new key; what older keys signed keeps verifying (cursors: any key still in
+    the ring; ``oauth``: tokens signed by the previous key of each algorithm, until they expire)."""
+    if purpose not in ("cursor", "oauth"):
+        _fail(f"unknown key purpose '{purpose}' (cursor or oauth)")
     settings = apply_overrides(data_dir, database_url)
     db = open_database(settings)
     try:
-        key = KeyRing(db, SecretBox(settings.resolved_secret_key()), SystemClock()).rotate(purpose)
+        box = SecretBox(settings.resolved_secret_key())
+        if purpose == "oauth":
+            kids = [k.kid for k in SigningKeys(db, box, SystemClock()).rotate()]
+        else:
+            kids = [KeyRing(db, box, SystemClock()).rotate(purpose).kid]
     except ConfigurationError as exc:
         _fail(str(exc))
     if as_json:
-        print(json.dumps({"purpose": purpose, "kid": key.kid}))
+        print(json.dumps({"purpose": purpose, "kid": kids[0], "kids": kids}))
     else:
-        console.print(f"new {purpose} key {key.kid}")
+        for kid in kids:
+            console.print(f"new {purpose} key {kid}")
 
 
 @app.command()
@@ -263,6 +276,9 @@ register_audit_commands(app)
 
 
 register_client_commands(app)
+
+
+register_rbac_commands(app)
 
 
 def main() -> None:

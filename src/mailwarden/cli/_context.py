@@ -14,7 +14,11 @@ from ..config import Settings
 from ..rbac import install_rbac
 from ..store import Database, KeyRing, SecretBox, upgrade
 
-__all__ = ["apply_overrides", "open_database", "server_executor"]
+__all__ = ["apply_overrides", "close_databases", "open_database", "server_executor"]
+
+# Databases opened by the running command; closed when it ends (the CLI's callback), so a command run
+# in a long-lived process (an embedding script, the test runner) does not leak pooled connections.
+_opened: list[Database] = []
 
 
 def apply_overrides(data_dir: Path | None, database_url: str | None) -> Settings:
@@ -29,8 +33,14 @@ def apply_overrides(data_dir: Path | None, database_url: str | None) -> Settings
 
 def open_database(settings: Settings) -> Database:
     db = Database(settings.resolved_database_url())
+    _opened.append(db)
     upgrade(db)
     return db
+
+
+def close_databases() -> None:
+    while _opened:
+        _opened.pop().dispose()
 
 
 def server_executor(settings: Settings, db: Database) -> Executor:

@@ -20,9 +20,10 @@ from ..audit._identity_events import identity_audit_hook
 from ..audit._service import AuditService
 from ..clock import SystemClock
 from ..directory import find_tenant
-from ..errors import ApiError, ConfigurationError
-from ..identity import ACTIONS, IdentityService, UserInfo
-from ..store import KeyRing, SecretBox
+from ..errors import ApiError, ConfigurationError, NotFoundError
+from ..identity import ACTIONS, IdentityService, RecordedEvent, UserInfo
+from ..rbac import add_principal_to_role_groups
+from ..store import KeyRing, SecretBox, UnitOfWork
 from ._context import apply_overrides, open_database
 
 __all__ = ["register_identity_commands"]
@@ -54,14 +55,28 @@ def _errors() -> Iterator[None]:
         _fail(str(exc))
 
 
-def _service(data_dir: Path | None, database_url: str | None) -> IdentityService:
+def _service(
+    data_dir: Path | None,
+    database_url: str | None,
+    on_event: Callable[[UnitOfWork, RecordedEvent], None] | None = None,
+) -> IdentityService:
+    """``on_event`` runs inside the unit of work of each identity event, before its audit record."""
     settings = apply_overrides(data_dir, database_url)
     with _errors():
         db = open_database(settings)
         clock = SystemClock()
         # Operator actions (factor resets, accounts, CA changes) go to the unified audit log too (DESIGN §7).
         audit = AuditService(db, KeyRing(db, SecretBox(settings.resolved_secret_key()), clock), clock)
-        return IdentityService.from_settings(settings, db, clock, audit_hook=identity_audit_hook(audit))
+        audit_hook = identity_audit_hook(audit)
+        if on_event is None:
+            return IdentityService.from_settings(settings, db, clock, audit_hook=audit_hook)
+        extra = on_event
+
+        def hook(uow: UnitOfWork, event: RecordedEvent) -> None:
+            extra(uow, event)
+            audit_hook(uow, event)
+
+        return IdentityService.from_settings(settings, db, clock, audit_hook=hook)
 
 
 def _tenant_id(service: IdentityService, ref: str) -> str:
@@ -124,12 +139,22 @@ def register_identity_commands(app: typer.Typer) -> None:
     ) -> None:
         """Create an account (linked to the mailbox with the same UPN when there is one)."""
         password = _read_password(password_stdin)
-        service = _service(data_dir, database_url)
+        groups = tuple(role_group or ())
+
+        def join_role_groups(uow: UnitOfWork, event: RecordedEvent) -> None:
+            # RBAC membership is what grants permissions (the account's own list is informational): it is
+            # written in the account's unit of work, so an unknown role group leaves no account behind.
+            if event.kind == "user_created" and event.user_id is not None:
+                add_principal_to_role_groups(uow.session, event.tenant_id, "user", event.user_id, groups)
+
+        service = _service(data_dir, database_url, join_role_groups)
         tid = _tenant_id(service, tenant)
-        with _errors():
-            user = service.create_user(
-                tid, upn, password, display_name=display_name, role_groups=role_group or ()
-            )
+        try:
+            user = service.create_user(tid, upn, password, display_name=display_name, role_groups=groups)
+        except NotFoundError as exc:
+            _fail(f"unknown role group: {exc.message} Nothing was created.")
+        except ApiError as exc:
+            _fail(exc.message)
         _emit(
             as_json,
             {"user_id": user.user_id, "upn": user.upn},

@@ -36,6 +36,8 @@ _SCOPES = (
     Param("RecipientOrganizationalUnitScope", S),
     Param("RestrictReads", B, help="ours: hide recipients outside the write scope from reads"),
 )
+# A request is named by its id alone (PAMCFG): an object identity like -Identity elsewhere.
+_REQUEST_ID = Param("RequestId", ID, mandatory=True, position=0)
 _PAM_TARGET = (Param("Task", S), Param("Role", S), Param("RoleGroup", S))
 
 
@@ -58,11 +60,11 @@ RBAC_CMDLETS = (
     _spec("Set-RoleGroup", (_ID_REQ, Param("Name", S), Param("Description", S), Param("ManagedBy", L), _BYPASS), G.set_role_group, True, "RoleGroup"),
     _spec("Remove-RoleGroup", (_ID_REQ, _BYPASS), G.remove_role_group, True, "RoleGroup"),
     _spec("Get-RoleGroupMember", (_ID_REQ,), G.get_role_group_member, False, "RoleGroupMember"),
-    _spec("Add-RoleGroupMember", (_ID_REQ, Param("Member", S, mandatory=True), _BYPASS), G.add_role_group_member, True, "RoleGroupMember"),
-    _spec("Remove-RoleGroupMember", (_ID_REQ, Param("Member", S, mandatory=True), _BYPASS), G.remove_role_group_member, True, "RoleGroupMember"),
+    _spec("Add-RoleGroupMember", (_ID_REQ, Param("Member", ID, mandatory=True), _BYPASS), G.add_role_group_member, True, "RoleGroupMember"),
+    _spec("Remove-RoleGroupMember", (_ID_REQ, Param("Member", ID, mandatory=True), _BYPASS), G.remove_role_group_member, True, "RoleGroupMember"),
     _spec("Update-RoleGroupMember", (_ID_REQ, Param("Members", L, mandatory=True), _BYPASS), G.update_role_group_member, True, "RoleGroupMember"),
     _spec("Get-ManagementRoleAssignment", (_ID, Param("Role", S), Param("RoleAssignee", S), Param("Delegating", B), Param("Enabled", B)), A.get_assignment, False, "ManagementRoleAssignment"),
-    _spec("New-ManagementRoleAssignment", (Param("Name", S), Param("Role", S, mandatory=True), Param("SecurityGroup", S), Param("User", S), Param("App", S), Param("Delegating", SW), *_SCOPES), A.new_assignment, True, "ManagementRoleAssignment"),
+    _spec("New-ManagementRoleAssignment", (Param("Name", S), Param("Role", S, mandatory=True), Param("SecurityGroup", ID), Param("User", ID), Param("App", ID), Param("Delegating", SW), *_SCOPES), A.new_assignment, True, "ManagementRoleAssignment"),
     _spec("Set-ManagementRoleAssignment", (_ID_REQ, Param("Enabled", B), *_SCOPES), A.set_assignment, True, "ManagementRoleAssignment"),
     _spec("Remove-ManagementRoleAssignment", (_ID_REQ,), A.remove_assignment, True, "ManagementRoleAssignment"),
     _spec("Get-ManagementScope", (_ID, Param("Exclusive", B), Param("Orphan", SW)), A.get_scope, False, "ManagementScope"),
@@ -76,8 +78,8 @@ RBAC_CMDLETS = (
     _spec("Remove-ElevatedAccessApprovalPolicy", (_ID_REQ,), P.remove_policy, True, "ElevatedAccessApprovalPolicy"),
     _spec("New-ElevatedAccessRequest", (*_PAM_TARGET, Param("Reason", S, mandatory=True), Param("DurationHours", I, min_value=1, max_value=8760)), P.new_request, True, "ElevatedAccessRequest"),
     _spec("Get-ElevatedAccessRequest", (_ID, Param("RequestStatus", S)), P.get_request, False, "ElevatedAccessRequest"),
-    _spec("Approve-ElevatedAccessRequest", (Param("RequestId", S, mandatory=True, position=0), Param("Comment", S)), P.approve_request, True, "ElevatedAccessRequest"),
-    _spec("Deny-ElevatedAccessRequest", (Param("RequestId", S, mandatory=True, position=0), Param("Comment", S)), P.deny_request, True, "ElevatedAccessRequest"),
-    _spec("Revoke-ElevatedAccessAuthorization", (Param("RequestId", S, mandatory=True, position=0),), P.revoke_authorization, True, "ElevatedAccessRequest"),
-    _spec("Test-CmdletPermission", (Param("Cmdlet", S, mandatory=True, position=0), Param("Principal", S), Param("Parameters", L), Param("Target", S)), X.test_cmdlet_permission, False, "CmdletPermission"),
+    _spec("Approve-ElevatedAccessRequest", (_REQUEST_ID, Param("Comment", S)), P.approve_request, True, "ElevatedAccessRequest"),
+    _spec("Deny-ElevatedAccessRequest", (_REQUEST_ID, Param("Comment", S)), P.deny_request, True, "ElevatedAccessRequest"),
+    _spec("Revoke-ElevatedAccessAuthorization", (_REQUEST_ID,), P.revoke_authorization, True, "ElevatedAccessRequest"),
+    _spec("Test-CmdletPermission", (Param("Cmdlet", S, mandatory=True, position=0), Param("Principal", ID), Param("Parameters", L), Param("Target", ID)), X.test_cmdlet_permission, False, "CmdletPermission"),
 )  # fmt: skip

@@ -10,7 +10,8 @@
         │   └── WeakPasswordError        password refused at set time (NIST SP 800-63B §5.1.1.2)
         ├── AccessDeniedError
         │   ├── FreshSignInRequired      enrolment needs a sign-in within the last 5 minutes
-        │   └── StepUpRequired           changing/removing a factor needs a second factor within 5 minutes
+        │   ├── StepUpRequired           changing/removing a factor needs a second factor within 5 minutes
+        │   └── LastFactorError          removing a role-group member's last second factor
         └── ThrottledError
             └── SignInThrottled          exponential delay or temporary lock (same for unknown accounts)
 
@@ -26,6 +27,7 @@ __all__ = [
     "FreshSignInRequired",
     "InvalidCode",
     "InvalidCredentials",
+    "LastFactorError",
     "SignInThrottled",
     "StepUpRequired",
     "WeakPasswordError",
@@ -50,6 +52,10 @@ class FreshSignInRequired(AccessDeniedError):
 
 class StepUpRequired(AccessDeniedError):
     """No second factor was presented recently enough for this change."""
+
+
+class LastFactorError(AccessDeniedError):
+    """An account in a role group must keep a second factor (DESIGN §5: no sign-in without MFA)."""
 
 
 class SignInThrottled(ThrottledError):

@@ -16,7 +16,8 @@ import hmac
 import logging
 import secrets
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -47,7 +48,14 @@ from ._conditional_access import (
     evaluate_access,
     parse_networks,
 )
-from ._errors import FreshSignInRequired, InvalidCode, InvalidCredentials, StepUpRequired
+from ._errors import (
+    FreshSignInRequired,
+    InvalidCode,
+    InvalidCredentials,
+    LastFactorError,
+    SignInThrottled,
+    StepUpRequired,
+)
 from ._lockout import LockoutPolicy
 from ._models import (
     FactorInfo,
@@ -98,6 +106,14 @@ class RecordedEvent:
 
 
 AuditHook = Callable[[UnitOfWork, RecordedEvent], None]
+
+
+@dataclass
+class _Attempt:
+    """[failure audit] Whose second-factor attempt this is, set by the attempt once it knows."""
+
+    user_id: str | None = None
+    ip: str | None = None
 
 
 def _acr(amr: Iterable[str]) -> str:
@@ -207,8 +223,51 @@ class IdentityService:
             lambda: log.info("identity event %s tenant=%s user=%s %s", kind, tenant_id, user_id, detail)
         )
 
+    # [failure audit] Failed second factors and throttled/locked attempts (RecordType 15, see
+    # audit/_identity_events): each recorded in a unit of work of its own, opened after the attempt's own has
+    # ended — it survives that one's rollback, and on SQLite it does not wait on that one's write lock.
+
+    def _record_failure(
+        self, tenant_id: str, user_id: str | None, ip: str | None, kind: str, **detail: Any
+    ) -> None:
+        with self.db.unit_of_work() as uow:
+            self._event(uow, tenant_id, user_id, kind, ip=ip, **detail)
+
+    @contextmanager
+    def _failures_recorded(self, tenant_id: str, stage: str, method: str) -> Iterator[_Attempt]:
+        """Wrap a second-factor attempt: a wrong code (``mfa_failed``) or a throttled/locked one
+        (``sign_in_throttled``) is recorded once the body has named the user (``attempt.user_id``; an
+        expired or unknown pending sign-in names nobody and records nothing), then re-raised."""
+        attempt = _Attempt()
+        try:
+            yield attempt
+        except SignInThrottled as exc:
+            if attempt.user_id is not None:
+                self._record_failure(
+                    tenant_id, attempt.user_id, attempt.ip, "sign_in_throttled", stage=stage, method=method,
+                    retry_after=exc.retry_after,
+                )  # fmt: skip
+            raise
+        except InvalidCode as exc:
+            if attempt.user_id is not None:
+                self._record_failure(
+                    tenant_id, attempt.user_id, attempt.ip, "mfa_failed", stage=stage, method=method,
+                    reason=str(exc),
+                )  # fmt: skip
+            raise
+
     def _totp_aad(self, tenant_id: str, user_id: str) -> bytes:
         return f"totp:{tenant_id}:{user_id}".encode()
+
+    @contextmanager
+    def _reading(self, session: Session | None) -> Iterator[Session]:
+        """The caller's session when it has one (the OAuth grants pass theirs: one transaction per token
+        request instead of one per check), else a read-only unit of work of our own."""
+        if session is not None:
+            yield session
+            return
+        with self.db.unit_of_work(write=False) as uow:
+            yield uow.session
 
     def _user(self, session: Session, tenant_id: str, user_id: str) -> IdentityUser | None:
         row = session.get(IdentityUser, user_id)
@@ -392,9 +451,9 @@ class IdentityService:
                 self._revoke_all(uow.session, tenant_id, user_id)
             self._event(uow, tenant_id, user_id, "user_disabled" if disabled else "user_enabled")
 
-    def get_user(self, tenant_id: str, user_id: str) -> UserInfo | None:
-        with self.db.unit_of_work(write=False) as uow:
-            row = self._user(uow.session, tenant_id, user_id)
+    def get_user(self, tenant_id: str, user_id: str, *, session: Session | None = None) -> UserInfo | None:
+        with self._reading(session) as read:
+            row = self._user(read, tenant_id, user_id)
             return None if row is None else _user_info(row)
 
     def find_user(self, tenant_id: str, upn: str) -> UserInfo | None:
@@ -422,16 +481,29 @@ class IdentityService:
         key = username.strip().lower()[:MAX_USERNAME]
         now = self._now()
         keys = [f"acct:{key}", f"ip:{ip}"]
-        with self.db.unit_of_work() as uow:
-            user = self._user_by_upn(uow.session, tenant_id, key)
-            check_and_count(uow.session, self.lockout, tenant_id, keys, now)
-            stored = user.password_hash if user is not None and not user.disabled else None
-            user_id = user.id if user is not None else None
+        user_id: str | None = None
+        try:
+            with self.db.unit_of_work() as uow:
+                user = self._user_by_upn(uow.session, tenant_id, key)
+                user_id = user.id if user is not None else None
+                check_and_count(uow.session, self.lockout, tenant_id, keys, now)
+                stored = user.password_hash if user is not None and not user.disabled else None
+        except SignInThrottled as exc:
+            # [failure audit] The refusal rolled the attempt's transaction back; its record gets its own.
+            # ``username`` (what was typed) attributes pre-authentication records, whether or not an
+            # account exists (audit/_identity_events).
+            self._record_failure(
+                tenant_id, user_id, ip, "sign_in_throttled", stage="password", username=key,
+                retry_after=exc.retry_after,
+            )  # fmt: skip
+            raise
         try:
             self.hashing.verify(stored, password)
         except InvalidCredentials:
             with self.db.unit_of_work() as uow:
-                self._event(uow, tenant_id, user_id, "sign_in_failed", ip=ip, reason="credentials")
+                self._event(
+                    uow, tenant_id, user_id, "sign_in_failed", ip=ip, reason="credentials", username=key
+                )
             raise
         assert user_id is not None
         assert stored is not None
@@ -509,29 +581,35 @@ class IdentityService:
 
     def verify_totp_code(self, tenant_id: str, user_id: str, code: str) -> None:
         """Verify (and consume) a TOTP code for a user; raises :class:`InvalidCode` or ``SignInThrottled``."""
-        with self.db.unit_of_work() as uow:
-            failure = self._totp_attempt(uow.session, tenant_id, user_id, code)
-        if failure is not None:
-            raise failure
+        with self._failures_recorded(tenant_id, "verify", "totp") as attempt:
+            attempt.user_id = user_id
+            with self.db.unit_of_work() as uow:
+                failure = self._totp_attempt(uow.session, tenant_id, user_id, code)
+            if failure is not None:
+                raise failure
 
     def complete_with_totp(self, tenant_id: str, pending_secret: str, code: str) -> SignInTicket:
-        with self.db.unit_of_work() as uow:
-            pending = self._pending(uow.session, tenant_id, pending_secret, states=("pending",))
-            failure = self._totp_attempt(uow.session, tenant_id, pending.user_id, code)
-            ticket = self._promote(uow, pending, "otp") if failure is None else None
-        if failure is not None:
-            raise failure
+        with self._failures_recorded(tenant_id, "sign_in", "totp") as attempt:
+            with self.db.unit_of_work() as uow:
+                pending = self._pending(uow.session, tenant_id, pending_secret, states=("pending",))
+                attempt.user_id, attempt.ip = pending.user_id, pending.ip
+                failure = self._totp_attempt(uow.session, tenant_id, pending.user_id, code)
+                ticket = self._promote(uow, pending, "otp") if failure is None else None
+            if failure is not None:
+                raise failure
         assert ticket is not None
         return ticket
 
     def step_up_totp(self, tenant_id: str, session_id: str, code: str) -> None:
-        with self.db.unit_of_work() as uow:
-            row = self._active(uow.session, tenant_id, session_id)
-            failure = self._totp_attempt(uow.session, tenant_id, row.user_id, code)
-            if failure is None:
-                self._stepped_up(uow, row, "otp")
-        if failure is not None:
-            raise failure
+        with self._failures_recorded(tenant_id, "step_up", "totp") as attempt:
+            with self.db.unit_of_work() as uow:
+                row = self._active(uow.session, tenant_id, session_id)
+                attempt.user_id, attempt.ip = row.user_id, row.ip
+                failure = self._totp_attempt(uow.session, tenant_id, row.user_id, code)
+                if failure is None:
+                    self._stepped_up(uow, row, "otp")
+            if failure is not None:
+                raise failure
 
     def _stepped_up(self, uow: UnitOfWork, row: IdentitySession, method: str) -> None:
         now = self._now()
@@ -629,14 +707,16 @@ class IdentityService:
         """Confirm the forced enrolment with a code: the sign-in completes (amr pwd+otp) and ten recovery codes
         are issued (shown once)."""
         codes, hashes = self._new_codes()
-        with self.db.unit_of_work() as uow:
-            pending = self._pending(uow.session, tenant_id, pending_secret, states=("enrol",))
-            failure = self._confirm_enrolment(uow, tenant_id, pending.user_id, code)
-            if failure is None:
-                self._fresh_recovery_codes(uow, tenant_id, pending.user_id, hashes)
-                ticket = self._promote(uow, pending, "otp")
-        if failure is not None:
-            raise failure
+        with self._failures_recorded(tenant_id, "enrolment", "totp") as attempt:
+            with self.db.unit_of_work() as uow:
+                pending = self._pending(uow.session, tenant_id, pending_secret, states=("enrol",))
+                attempt.user_id, attempt.ip = pending.user_id, pending.ip
+                failure = self._confirm_enrolment(uow, tenant_id, pending.user_id, code)
+                if failure is None:
+                    self._fresh_recovery_codes(uow, tenant_id, pending.user_id, hashes)
+                    ticket = self._promote(uow, pending, "otp")
+            if failure is not None:
+                raise failure
         return ticket, codes
 
     def begin_totp_enrolment(self, tenant_id: str, session_id: str) -> TotpEnrolment:
@@ -653,17 +733,19 @@ class IdentityService:
     def confirm_totp_enrolment(self, tenant_id: str, session_id: str, code: str) -> list[str]:
         """Confirm with a code. Returns new recovery codes when the user had none, else ``[]``."""
         codes, hashes = self._new_codes()
-        with self.db.unit_of_work() as uow:
-            row = self._active(uow.session, tenant_id, session_id)
-            self._require_fresh(row)
-            had_codes = "recovery_code" in self._methods(uow.session, row.user_id)
-            failure = self._confirm_enrolment(uow, tenant_id, row.user_id, code)
-            if failure is None:
-                self._stepped_up(uow, row, "otp")
-                if not had_codes:
-                    self._fresh_recovery_codes(uow, tenant_id, row.user_id, hashes)
-        if failure is not None:
-            raise failure
+        with self._failures_recorded(tenant_id, "enrolment", "totp") as attempt:
+            with self.db.unit_of_work() as uow:
+                row = self._active(uow.session, tenant_id, session_id)
+                self._require_fresh(row)
+                attempt.user_id, attempt.ip = row.user_id, row.ip
+                had_codes = "recovery_code" in self._methods(uow.session, row.user_id)
+                failure = self._confirm_enrolment(uow, tenant_id, row.user_id, code)
+                if failure is None:
+                    self._stepped_up(uow, row, "otp")
+                    if not had_codes:
+                        self._fresh_recovery_codes(uow, tenant_id, row.user_id, hashes)
+            if failure is not None:
+                raise failure
         return [] if had_codes else codes
 
     def operator_enroll_totp(self, tenant_id: str, user_id: str) -> TotpEnrolment:
@@ -700,15 +782,24 @@ class IdentityService:
         return codes
 
     def _recovery_attempt(
-        self, tenant_id: str, code: str, *, pending_secret: str | None = None, session_id: str | None = None
+        self,
+        tenant_id: str,
+        code: str,
+        *,
+        pending_secret: str | None = None,
+        session_id: str | None = None,
+        attempt: _Attempt | None = None,
     ) -> SignInTicket | None:
         now = self._now()
         with self.db.unit_of_work() as uow:
             if pending_secret is not None:
-                user_id = self._pending(uow.session, tenant_id, pending_secret, states=("pending",)).user_id
+                first = self._pending(uow.session, tenant_id, pending_secret, states=("pending",))
             else:
                 assert session_id is not None
-                user_id = self._active(uow.session, tenant_id, session_id).user_id
+                first = self._active(uow.session, tenant_id, session_id)
+            user_id = first.user_id
+            if attempt is not None:
+                attempt.user_id, attempt.ip = user_id, first.ip
             check_and_count(uow.session, self.lockout, tenant_id, [f"rc:{user_id}"], now)
             candidates = [
                 (r.id, r.code_hash)
@@ -761,12 +852,14 @@ class IdentityService:
             return None
 
     def complete_with_recovery_code(self, tenant_id: str, pending_secret: str, code: str) -> SignInTicket:
-        ticket = self._recovery_attempt(tenant_id, code, pending_secret=pending_secret)
+        with self._failures_recorded(tenant_id, "sign_in", "recovery_code") as attempt:
+            ticket = self._recovery_attempt(tenant_id, code, pending_secret=pending_secret, attempt=attempt)
         assert ticket is not None
         return ticket
 
     def step_up_recovery_code(self, tenant_id: str, session_id: str, code: str) -> None:
-        self._recovery_attempt(tenant_id, code, session_id=session_id)
+        with self._failures_recorded(tenant_id, "step_up", "recovery_code") as attempt:
+            self._recovery_attempt(tenant_id, code, session_id=session_id, attempt=attempt)
 
     # --- second factors: WebAuthn --------------------------------------------------------------------------------
 
@@ -1008,6 +1101,15 @@ class IdentityService:
             self._require_step_up(row)
             if not self._delete_factor(uow.session, row.user_id, kind, factor_id):
                 raise NotFoundError("No such factor.")
+            # [factor removal] A role-group member cannot finish a sign-in without MFA (DESIGN §5), so the
+            # last TOTP/WebAuthn factor stays: raising here rolls the deletion back. Recovery codes are a
+            # fallback, not a factor of their own. (Operators can still reset: ``reset_factors``.)
+            user = self._require_user(uow.session, tenant_id, row.user_id)
+            if user.role_groups and not self._has_second_factor(uow.session, user.id):
+                raise LastFactorError(
+                    "This is your last second factor, and your account needs one. Add another sign-in "
+                    "method first."
+                )
             self._event(uow, tenant_id, row.user_id, "mfa_removed", method=kind, factor_id=factor_id)
 
     def reset_factors(self, tenant_id: str, user_id: str, kind: str | None = None) -> int:
@@ -1068,12 +1170,12 @@ class IdentityService:
         secret = request.cookies.get(SESSION_COOKIE)
         return None if not secret else self.session_from_secret(tenant_id, secret)
 
-    def session_active(self, session_id: str) -> bool:
-        with self.db.unit_of_work(write=False) as uow:
-            row = uow.session.get(IdentitySession, session_id)
+    def session_active(self, session_id: str, *, session: Session | None = None) -> bool:
+        with self._reading(session) as read:
+            row = read.get(IdentitySession, session_id)
             if row is None or not self._alive(row, self._now()):
                 return False
-            user = uow.session.get(IdentityUser, row.user_id)
+            user = read.get(IdentityUser, row.user_id)
             return user is not None and not user.disabled
 
     def list_sessions(self, tenant_id: str, user_id: str | None = None) -> list[SessionInfo]:
@@ -1314,13 +1416,15 @@ class IdentityService:
         amr: tuple[str, ...],
         ip: str,
         stage: Literal["token", "call"],
+        session: Session | None = None,
     ) -> None:
         """Conditional access at token issue (``stage="token"``) and on every API call (``"call"``). Raises
-        :class:`AccessDeniedError` naming the policy; the denial is recorded as an event (audited)."""
-        with self.db.unit_of_work(write=False) as uow:
+        :class:`AccessDeniedError` naming the policy; the denial is recorded as an event (audited) in a
+        transaction of its own, so it survives the caller's rollback."""
+        with self._reading(session) as read:
             subject = AccessSubject(app_id=app_id)
             if user_id is not None:
-                user = self._user(uow.session, tenant_id, user_id)
+                user = self._user(read, tenant_id, user_id)
                 if user is None or user.disabled:
                     denial: tuple[str | None, str] | None = (
                         None,
@@ -1349,14 +1453,19 @@ class IdentityService:
                         locations=tuple(p.locations),
                         enabled=p.enabled,
                     )
-                    for p in uow.session.scalars(select(CaPolicy).where(CaPolicy.tenant_id == tenant_id))
+                    for p in read.scalars(select(CaPolicy).where(CaPolicy.tenant_id == tenant_id))
                 ]
-                locations = {
-                    loc.name_key: NamedLocation(loc.name_key, parse_networks(loc.cidrs))
-                    for loc in uow.session.scalars(
-                        select(CaNamedLocation).where(CaNamedLocation.tenant_id == tenant_id)
-                    )
-                }
+                # Named locations matter only to a policy that names some (most tenants have no policy).
+                locations = (
+                    {
+                        loc.name_key: NamedLocation(loc.name_key, parse_networks(loc.cidrs))
+                        for loc in read.scalars(
+                            select(CaNamedLocation).where(CaNamedLocation.tenant_id == tenant_id)
+                        )
+                    }
+                    if any(p.locations for p in policies)
+                    else {}
+                )
                 decision = evaluate_access(policies, locations, subject, amr, ip)
                 if not decision.allowed:
                     denial = (decision.policy, decision.reason or "denied")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -19,8 +20,15 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from ..audit._identity_events import identity_audit_hook
-from ..errors import AccessDeniedError, ApiError
-from ._errors import InvalidCode, InvalidCredentials, SignInThrottled
+from ..errors import AccessDeniedError, ApiError, NotFoundError
+from ._errors import (
+    FreshSignInRequired,
+    InvalidCode,
+    InvalidCredentials,
+    LastFactorError,
+    SignInThrottled,
+    StepUpRequired,
+)
 from ._models import SignedInUser, SignInTicket
 from ._return_to import login_path, safe_return_to
 from ._service import SESSION_COOKIE, IdentityService
@@ -137,6 +145,45 @@ class _Pages:
         self.cookie(request, response, PENDING_COOKIE, ticket.secret, max_age=600)
         return response
 
+    def attempt_factor(
+        self,
+        request: Request,
+        tenant_id: str,
+        fields: dict[str, str],
+        *,
+        pending: str | None = None,
+        session_id: str | None = None,
+    ) -> tuple[SignInTicket | None, str | None]:
+        """The one handler of a second-factor form (``method`` totp, recovery_code or webauthn), for the
+        second step of a sign-in (``pending``: returns the new session's ticket) and for step-up
+        (``session_id``). Returns ``(ticket, None)`` or ``(None, message)``; refusals stay generic."""
+        service = self.service
+        method = fields.get("method", "totp")
+        code, credential = fields.get("code", ""), fields.get("credential", "")
+        rp_id, origin = self.rp(request)
+        try:
+            if pending is not None:
+                if method == "recovery_code":
+                    return service.complete_with_recovery_code(tenant_id, pending, code), None
+                if method == "webauthn":
+                    ticket = service.complete_with_webauthn(
+                        tenant_id, pending, credential, rp_id=rp_id, origin=origin
+                    )
+                    return ticket, None
+                return service.complete_with_totp(tenant_id, pending, code), None
+            assert session_id is not None
+            if method == "recovery_code":
+                service.step_up_recovery_code(tenant_id, session_id, code)
+            elif method == "webauthn":
+                service.step_up_webauthn(tenant_id, session_id, credential, rp_id=rp_id, origin=origin)
+            else:
+                service.step_up_totp(tenant_id, session_id, code)
+            return None, None
+        except SignInThrottled:
+            return None, THROTTLED
+        except InvalidCode:
+            return None, BAD_CODE
+
     def client_ip(self, request: Request) -> str:
         return request.client.host if request.client else "0.0.0.0"  # noqa: S104 - a label, not a bind address
 
@@ -233,21 +280,9 @@ def install_identity(app: FastAPI, state: Any) -> IdentityService:
         if fields is None:
             return mfa_page(request, tenant, tenant_id, return_to, error=BAD_FORM)
         pending = request.cookies.get(PENDING_COOKIE, "")
-        rp_id, origin = pages.rp(request)
-        try:
-            method = fields.get("method", "totp")
-            if method == "recovery_code":
-                ticket = service.complete_with_recovery_code(tenant_id, pending, fields.get("code", ""))
-            elif method == "webauthn":
-                ticket = service.complete_with_webauthn(
-                    tenant_id, pending, fields.get("credential", ""), rp_id=rp_id, origin=origin
-                )
-            else:
-                ticket = service.complete_with_totp(tenant_id, pending, fields.get("code", ""))
-        except SignInThrottled:
-            return mfa_page(request, tenant, tenant_id, return_to, error=THROTTLED)
-        except InvalidCode:
-            return mfa_page(request, tenant, tenant_id, return_to, error=BAD_CODE)
+        ticket, error = pages.attempt_factor(request, tenant_id, fields, pending=pending)
+        if ticket is None:
+            return mfa_page(request, tenant, tenant_id, return_to, error=error)
         return pages.finish(request, tenant, ticket, return_to)
 
     @app.post("/{tenant}/login/mfa/webauthn-options", include_in_schema=False)
@@ -351,21 +386,9 @@ def install_identity(app: FastAPI, state: Any) -> IdentityService:
             return pages.redirect(login_path(tenant, ret))
         if fields is None:
             return stepup_page(request, tenant, user, ret, error=BAD_FORM)
-        rp_id, origin = pages.rp(request)
-        try:
-            method = fields.get("method", "totp")
-            if method == "recovery_code":
-                service.step_up_recovery_code(tenant_id, user.session_id, fields.get("code", ""))
-            elif method == "webauthn":
-                service.step_up_webauthn(
-                    tenant_id, user.session_id, fields.get("credential", ""), rp_id=rp_id, origin=origin
-                )
-            else:
-                service.step_up_totp(tenant_id, user.session_id, fields.get("code", ""))
-        except SignInThrottled:
-            return stepup_page(request, tenant, user, ret, error=THROTTLED)
-        except InvalidCode:
-            return stepup_page(request, tenant, user, ret, error=BAD_CODE)
+        _, error = pages.attempt_factor(request, tenant_id, fields, session_id=user.session_id)
+        if error is not None:
+            return stepup_page(request, tenant, user, ret, error=error)
         return pages.redirect(ret)
 
     @app.post("/{tenant}/login/stepup/webauthn-options", include_in_schema=False)
@@ -423,6 +446,117 @@ def install_identity(app: FastAPI, state: Any) -> IdentityService:
         return pages.render(
             request, "message.html", title="Security key", message=message, back=pages.default_return(tenant)
         )
+
+    # --- security info: list, remove and reset factors (DESIGN §5: enrolment needs a sign-in within the last
+    # 5 minutes, changing or removing a factor needs step-up; NIST SP 800-63B §6.1.2.1/§7.2 reauthentication).
+    # The rules live in the service; these pages send the user to step-up (or to sign in again) when it
+    # refuses, and come back here afterwards.
+
+    def security_path(tenant: str) -> str:
+        return f"/{quote(tenant, safe='')}/login/account/security"
+
+    def security_page(
+        request: Request, tenant: str, user: SignedInUser, *, status: int = 200, **extra: Any
+    ) -> Response:
+        factors = service.list_factors(user.tenant_id, user.user_id)
+        return pages.render(
+            request, "security.html", status=status, tenant=tenant, user=user, factors=factors, **extra
+        )
+
+    def reauthenticate(tenant: str, user: SignedInUser, exc: AccessDeniedError) -> Response:
+        """Step-up with an existing factor; a user without one signs in again (a fresh sign-in)."""
+        back = security_path(tenant)
+        if isinstance(exc, StepUpRequired) or service.list_factors(user.tenant_id, user.user_id):
+            return pages.redirect(f"/{quote(tenant, safe='')}/login/stepup?return_to={quote(back, safe='')}")
+        return pages.redirect(login_path(tenant, back))
+
+    async def security_action(
+        request: Request, tenant: str, act: Callable[[str, SignedInUser, dict[str, str]], Response]
+    ) -> Response:
+        """Run ``act`` for a signed-in user's CSRF-checked form; a refusal for want of step-up or of a fresh
+        sign-in goes to :func:`reauthenticate` (the one place that decides where the user goes)."""
+        tenant_id = pages.tenant_id(tenant)
+        if tenant_id is None:
+            return pages.not_found(request)
+        fields = await pages.form(request)
+        user = pages.signed_in(request, tenant_id)
+        if user is None:
+            return pages.redirect(login_path(tenant, security_path(tenant)))
+        try:
+            if fields is None:
+                return security_page(request, tenant, user, status=400, error=BAD_FORM)
+            return act(tenant_id, user, fields)
+        except (StepUpRequired, FreshSignInRequired) as exc:
+            return reauthenticate(tenant, user, exc)
+
+    @app.get("/{tenant}/login/account/security", include_in_schema=False)
+    def security_get(request: Request, tenant: str) -> Response:
+        tenant_id = pages.tenant_id(tenant)
+        if tenant_id is None:
+            return pages.not_found(request)
+        user = pages.signed_in(request, tenant_id)
+        if user is None:
+            return pages.redirect(login_path(tenant, security_path(tenant)))
+        return security_page(request, tenant, user)
+
+    @app.post("/{tenant}/login/account/security/remove", include_in_schema=False)
+    async def security_remove(request: Request, tenant: str) -> Response:
+        def act(tenant_id: str, user: SignedInUser, fields: dict[str, str]) -> Response:
+            kind = fields.get("kind", "")
+            factor_id = None if kind == "recovery_codes" else fields.get("factor_id", "")
+            if kind not in ("totp", "webauthn", "recovery_codes") or (
+                factor_id is not None and not factor_id.isdigit()
+            ):
+                return security_page(request, tenant, user, status=400, error="Unknown sign-in method.")
+            try:
+                service.remove_factor(tenant_id, user.session_id, kind, factor_id)
+            except LastFactorError as exc:
+                return security_page(request, tenant, user, status=409, error=exc.message)
+            except NotFoundError:
+                return security_page(request, tenant, user, status=404, error="That sign-in method is gone.")
+            return security_page(request, tenant, user, notice="The sign-in method was removed.")
+
+        return await security_action(request, tenant, act)
+
+    def security_enrol_page(request: Request, tenant: str, user: SignedInUser, **extra: Any) -> Response:
+        enrolment = service.begin_totp_enrolment(user.tenant_id, user.session_id)
+        return pages.render(
+            request,
+            "enroll.html",
+            tenant=tenant,
+            return_to=security_path(tenant),
+            enrolment=enrolment,
+            action=f"{security_path(tenant)}/totp/confirm",
+            intro="Set up (or replace) your authenticator app.",
+            **extra,
+        )
+
+    @app.post("/{tenant}/login/account/security/totp", include_in_schema=False)
+    async def security_totp(request: Request, tenant: str) -> Response:
+        return await security_action(
+            request, tenant, lambda _tenant_id, user, _fields: security_enrol_page(request, tenant, user)
+        )
+
+    @app.post("/{tenant}/login/account/security/totp/confirm", include_in_schema=False)
+    async def security_totp_confirm(request: Request, tenant: str) -> Response:
+        def act(tenant_id: str, user: SignedInUser, fields: dict[str, str]) -> Response:
+            try:
+                codes = service.confirm_totp_enrolment(tenant_id, user.session_id, fields.get("code", ""))
+            except SignInThrottled:
+                return security_enrol_page(request, tenant, user, error=THROTTLED)
+            except InvalidCode:
+                return security_enrol_page(request, tenant, user, error=BAD_CODE)
+            if codes:
+                return pages.render(
+                    request,
+                    "recovery_codes.html",
+                    tenant=tenant,
+                    return_to=security_path(tenant),
+                    codes=codes,
+                )
+            return security_page(request, tenant, user, notice="Your authenticator app is set up.")
+
+        return await security_action(request, tenant, act)
 
     @app.post("/{tenant}/login/signout", include_in_schema=False)
     async def signout(request: Request, tenant: str) -> Response:

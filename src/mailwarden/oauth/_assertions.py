@@ -2,11 +2,25 @@
 ``private_key_jwt``).
 
 Matches the registered certificate by ``x5t`` (SHA-1) or ``x5t#S256`` (SHA-256) — MSAL sends them base64url
-*with* ``=`` padding — and accepts RS256 and PS256 (MSAL's ``public_certificate`` form signs PS256). Claims:
-``iss == sub == client_id``, ``aud`` the token endpoint URL, float ``iat``/``exp``, a lifetime of at most
-10 minutes (plus leeway), a ``jti``. MSAL re-sends the *same* assertion for up to 540 s (msal-contract §18), so
-an identical assertion is accepted again until it expires, while a *different* assertion reusing a seen
-``jti`` is refused (RFC 7523 §3 item 7).
+*with* ``=`` padding — and accepts RS256 and PS256 only (MSAL's ``public_certificate`` form signs PS256);
+``none``, HMAC (HS256 keyed with the public certificate: algorithm confusion) and any ``kid``-only header
+are refused before any key is used. Claims (RFC 7523 §3):
+
+* ``iss == sub == client_id`` (items 1, 2);
+* ``aud`` (item 3) a single string naming *this tenant's* token endpoint — what Entra documents and MSAL
+  sends — or this tenant's issuer identifier ``{base}/{tenant_id}/v2.0``. We accept the issuer too because
+  draft-ietf-oauth-rfc7523bis makes it the recommended value (it closes the "audience injection" hole of
+  endpoint URLs shared between servers); an array of audiences is refused for the same reason, and so is
+  another tenant's endpoint or issuer;
+* ``exp`` (item 4) not in the past (60 s clock-skew leeway), ``nbf``/``iat`` not in the future (item 5,
+  same leeway), and ``exp - iat`` at most 10 minutes (Entra's limit; both values come from the client's
+  clock, so no skew leeway applies to the difference);
+* a ``jti`` (item 7). MSAL re-sends the *same* assertion for up to 540 s (msal-contract §18), so an identical
+  assertion is accepted again until it expires, while a *different* assertion reusing a seen ``jti`` — even
+  one differing only in ``iat``/``exp`` — is refused. The store is keyed by (client, jti), so two clients
+  may use the same ``jti``; rows are pruned once the assertion they record has expired.
+
+Every refusal is :class:`InvalidClientError` (HTTP 401, RFC 6749 §5.2) with a fixed message.
 """
 
 from __future__ import annotations
@@ -17,7 +31,7 @@ import hashlib
 import json
 import re
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeGuard
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -113,27 +127,43 @@ def verify_client_assertion(
     if claims.get("iss") != client.id or claims.get("sub") != client.id:
         raise InvalidClientError("The client assertion's iss and sub must both be the client id.")
     aud = claims.get("aud")
-    audiences = aud if isinstance(aud, list) else [aud]
     accepted = (token_endpoint,) if isinstance(token_endpoint, str) else token_endpoint
-    if not any(isinstance(a, str) and a in accepted for a in audiences):
+    if not isinstance(aud, str) or aud not in accepted:
         raise InvalidClientError(f"The client assertion's aud must be the token endpoint {accepted[0]}.")
     exp, iat, nbf = claims.get("exp"), claims.get("iat", claims.get("nbf")), claims.get("nbf")
     jti = claims.get("jti")
-    if not isinstance(exp, int | float) or isinstance(exp, bool) or not isinstance(jti, str) or not jti:
+    if not _number(exp) or not isinstance(jti, str) or not jti or len(jti) > 256:
         raise InvalidClientError("The client assertion needs exp and jti claims.")
     if ts > exp + LEEWAY_SECONDS:
         raise InvalidClientError("The client assertion has expired.")
-    start = iat if isinstance(iat, int | float) else None
-    if start is None or exp - start > MAX_ASSERTION_SECONDS + LEEWAY_SECONDS:
+    if not _number(iat) or exp - iat > MAX_ASSERTION_SECONDS or exp <= iat:
         raise InvalidClientError("The client assertion must carry iat and live at most 10 minutes.")
-    if start > ts + LEEWAY_SECONDS or (isinstance(nbf, int | float) and nbf > ts + LEEWAY_SECONDS):
+    if iat > ts + LEEWAY_SECONDS or (nbf is not None and (not _number(nbf) or nbf > ts + LEEWAY_SECONDS)):
         raise InvalidClientError("The client assertion is not valid yet.")
     if cert.not_after.replace(tzinfo=UTC).timestamp() < ts:
         raise InvalidClientError("The client certificate has expired.")
-    digest = token_hash(assertion)
-    seen = store.seen_assertion(client.id, jti[:256])
+    _remember_jti(store, client, jti, token_hash(assertion), exp, now)
+
+
+def _number(value: Any) -> TypeGuard[int | float]:
+    """A JSON number that is a NumericDate (RFC 7519 §2) — ``True``/``False`` are not."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _remember_jti(
+    store: OAuthStore, client: Client, jti: str, digest: str, exp: float, now: datetime
+) -> None:
+    """RFC 7523 §3 item 7: one assertion per (client, jti) while it could still be accepted."""
+    naive_now = now.astimezone(UTC).replace(tzinfo=None) if now.tzinfo else now
+    # Prune first: rows whose assertion can no longer pass the exp check are dead weight, and pruning here
+    # (rather than in a job) keeps the table bounded by the assertions of the last ~11 minutes.
+    store.purge_assertions(naive_now)
+    seen = store.seen_assertion(client.id, jti)
     if seen is None:
         expires = datetime.fromtimestamp(exp + LEEWAY_SECONDS, UTC).replace(tzinfo=None)
-        store.remember_assertion(client.tenant_id, client.id, jti[:256], digest, expires)
-    elif seen != digest:
+        store.remember_assertion(client.tenant_id, client.id, jti, digest, expires)
+        # A concurrent request may have stored the jti first (remember_assertion then keeps its row):
+        # read it back so that two *different* assertions racing with one jti cannot both pass.
+        seen = store.seen_assertion(client.id, jti)
+    if seen != digest:
         raise InvalidClientError("The client assertion reuses a jti already seen with another assertion.")

@@ -49,7 +49,7 @@ def discovery_document(base_url: str, tenant_id: str, tenant_ref: str) -> dict[s
         ],
         "token_endpoint_auth_signing_alg_values_supported": ["RS256", "PS256"],
         "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": ["RS256"],
+        "id_token_signing_alg_values_supported": ["RS256"],  # access tokens: ES256 (only our API reads them)
         "scopes_supported": ["openid", "profile", "offline_access", f"{RESOURCE}/{DELEGATED_SCOPE}"],
         "claims_supported": [
             "sub",

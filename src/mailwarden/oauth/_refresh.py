@@ -52,7 +52,7 @@ def refresh_grant(
         raise InvalidGrantError("The refresh token has reached its maximum lifetime; sign in again.")
     if now > record.idle_expires_at:
         raise InvalidGrantError("The refresh token expired after a period of inactivity; sign in again.")
-    if not service.identity.session_active(family.sign_in.session_id):
+    if not service.identity.session_active(family.sign_in.session_id, session=store.session):
         store.revoke_family(family.id, now, "session_ended")
         return InvalidGrantError("The sign-in session has ended or was revoked; sign in again.")
     scopes = parse_scopes(scope if scope else " ".join(family.scopes))

@@ -5,7 +5,7 @@ per token request."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from ._records import AuthCodeRecord, Client, DeviceRecord, RefreshFamily, RefreshRecord
 
@@ -13,6 +13,11 @@ __all__ = ["OAuthStore"]
 
 
 class OAuthStore(Protocol):
+    # The token request's transaction (a SQLAlchemy Session), lent to the identity checks of the grant
+    # so they read in it instead of opening transactions of their own.
+    @property
+    def session(self) -> Any: ...
+
     def client(self, tenant_id: str, client_id: str) -> Client | None: ...
 
     def add_device(self, record: DeviceRecord) -> None: ...
@@ -35,3 +40,4 @@ class OAuthStore(Protocol):
     def remember_assertion(
         self, tenant_id: str, client_id: str, jti: str, assertion_hash: str, expires_at: datetime
     ) -> None: ...
+    def purge_assertions(self, now: datetime) -> None: ...

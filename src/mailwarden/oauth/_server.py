@@ -1,7 +1,7 @@
 """The authorization server object one app holds (``app.state.oauth``): keys, the token service, one unit of
 work per token request, and bearer-token authentication for the admin API (RFC 6750 §2.1, §3.1).
 
-The API accepts only access tokens from this server: RS256 with a known ``kid``, ``aud`` ``api://mailwarden``
+The API accepts only access tokens from this server: signed with the algorithm of a known ``kid``, ``aud`` ``api://mailwarden``
 or ``https://outlook.office365.com``, unexpired, ``iss``/``tid`` of the URL's tenant; for user tokens the
 sign-in session must still be active and the refresh family not revoked; conditional access runs on every call
 (``stage="call"``) with the caller's IP.

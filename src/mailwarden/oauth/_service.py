@@ -61,10 +61,10 @@ class TokenService:
 
     # --- policy ----------------------------------------------------------------------------------------
 
-    def admit_user(self, tenant_id: str, sign_in: SignIn, ip: str) -> SignIn:
+    def admit_user(self, tenant_id: str, sign_in: SignIn, ip: str, *, session: Any = None) -> SignIn:
         """Raise unless tokens may be issued for this sign-in now; returns it with current role groups."""
         identity = self.identity
-        user = identity.get_user(tenant_id, sign_in.user_id)
+        user = identity.get_user(tenant_id, sign_in.user_id, session=session)
         if user is None or user.disabled:
             raise InvalidGrantError("The account does not exist or is disabled.")
         groups = tuple(user.role_groups)
@@ -74,7 +74,9 @@ class TokenService:
                 "role group) and the sign-in used no second factor. Sign in again with a second factor."
             )
         if ("user", sign_in.user_id, sign_in.amr, ip) not in _PREFLIGHTED.get():
-            self.check_access(tenant_id, user_id=sign_in.user_id, app_id=None, amr=sign_in.amr, ip=ip)
+            self.check_access(
+                tenant_id, user_id=sign_in.user_id, app_id=None, amr=sign_in.amr, ip=ip, session=session
+            )
         return SignIn(
             sign_in.user_id,
             user.upn,
@@ -91,7 +93,14 @@ class TokenService:
             self.check_access(client.tenant_id, user_id=None, app_id=client.id, amr=(), ip=ip)
 
     def check_access(
-        self, tenant_id: str, *, user_id: str | None, app_id: str | None, amr: tuple[str, ...], ip: str
+        self,
+        tenant_id: str,
+        *,
+        user_id: str | None,
+        app_id: str | None,
+        amr: tuple[str, ...],
+        ip: str,
+        session: Any = None,
     ) -> None:
         """Conditional access at ``stage="token"``; a denial becomes ``access_denied`` naming the policy.
 
@@ -99,7 +108,7 @@ class TokenService:
         own, which must not wait on the grant's lock) and record it, so the grant does not repeat it."""
         try:
             self.identity.check_access(
-                tenant_id, user_id=user_id, app_id=app_id, amr=amr, ip=ip, stage="token"
+                tenant_id, user_id=user_id, app_id=app_id, amr=amr, ip=ip, stage="token", session=session
             )
         except AccessDeniedError as exc:
             raise AccessDeniedGrantError(exc.message) from exc
@@ -166,7 +175,7 @@ class TokenService:
         }
         if nonce:
             claims["nonce"] = nonce
-        return self.minter.sign(claims)
+        return self.minter.sign(claims, "RS256")  # what apps validating id_tokens expect (see _keys)
 
     def new_refresh_token(self, store: OAuthStore, family: RefreshFamily) -> str:
         value = secrets.token_urlsafe(32)  # 256 bits
@@ -189,7 +198,7 @@ class TokenService:
     ) -> tuple[dict[str, Any], RefreshFamily | None]:
         """Policy checks, then the token response (RFC 6749 §5.1). ``family`` continues a refresh family
         (the refresh grant); otherwise a new one starts when ``offline_access`` was requested."""
-        sign_in = self.admit_user(client.tenant_id, sign_in, ip)
+        sign_in = self.admit_user(client.tenant_id, sign_in, ip, session=store.session)
         now = self.now()
         if family is None and scopes.offline:
             family = RefreshFamily(

@@ -72,7 +72,14 @@ class SqlStore:
         row = self.session.get(OAuthClient, client_id)
         if row is None or row.tenant_id != tenant_id:
             return None
-        certs = list(self.session.scalars(select(OAuthClientCert).where(OAuthClientCert.client_id == row.id)))
+        # Public clients cannot authenticate with a certificate: skip the query on their hot path.
+        certs = (
+            []
+            if row.public
+            else list(
+                self.session.scalars(select(OAuthClientCert).where(OAuthClientCert.client_id == row.id))
+            )
+        )
         return client_from_row(row, certs)
 
     # --- device codes (RFC 8628) -----------------------------------------------------------------------

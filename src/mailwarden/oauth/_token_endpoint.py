@@ -86,6 +86,10 @@ def preflight_access(
     elif grant_type == "client_credentials":
         client = store.client(tenant_id, form.get("client_id", ""))
         if client is not None and not client.public:
-            service.check_access(tenant_id, user_id=None, app_id=client.id, amr=(), ip=ip)
+            service.check_access(
+                tenant_id, user_id=None, app_id=client.id, amr=(), ip=ip, session=store.session
+            )
     if sign_in is not None:
-        service.check_access(tenant_id, user_id=sign_in.user_id, app_id=None, amr=sign_in.amr, ip=ip)
+        service.check_access(
+            tenant_id, user_id=sign_in.user_id, app_id=None, amr=sign_in.amr, ip=ip, session=store.session
+        )

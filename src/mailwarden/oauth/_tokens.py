@@ -1,10 +1,11 @@
 """JWT access tokens and id_tokens (RFC 7519; RFC 9068 profile; OIDC Core §2 ID Token) and their
 verification for the API (RFC 6750 §3.1 ``invalid_token``).
 
-Tokens are JWS compact, RS256, with ``kid`` (RFC 7515 §4.1.4). :func:`verify_access_token` raises
-:class:`AuthenticationError` for anything it does not accept and never returns a boolean: a header ``alg``
-other than RS256 (``none``, HS256 signed with the public key bytes, …), an unknown ``kid``, a bad signature,
-a wrong ``iss``/``aud``/``tid``, or a token outside ``nbf``..``exp`` (with a small leeway).
+Tokens are JWS compact with ``kid`` (RFC 7515 §4.1.4): access tokens ES256, id_tokens RS256 (see
+``_keys``). :func:`verify_access_token` raises :class:`AuthenticationError` for anything it does not accept
+and never returns a boolean: a header ``alg`` other than the algorithm of the key its ``kid`` names
+(``none``, HS256 signed with the public key bytes, RS256 under an ES256 kid, …), an unknown ``kid``, a bad
+signature, a wrong ``iss``/``aud``/``tid``, or a token outside ``nbf``..``exp`` (with a small leeway).
 """
 
 from __future__ import annotations
@@ -19,13 +20,12 @@ from joserfc import jws, jwt
 from joserfc.errors import JoseError
 
 from ..errors import AuthenticationError
-from ._keys import SigningKeys
+from ._keys import ALGORITHMS, Algorithm, SigningKeys
 from ._scopes import AUDIENCES
 
 __all__ = ["AccessToken", "TokenMinter", "b64url_json", "issuer_for", "verify_access_token"]
 
 LEEWAY_SECONDS = 60
-_ALGORITHMS = ["RS256"]
 
 
 def issuer_for(base_url: str, tenant_id: str) -> str:
@@ -44,11 +44,9 @@ class TokenMinter:
     def __init__(self, keys: SigningKeys) -> None:
         self.keys = keys
 
-    def sign(self, claims: dict[str, Any]) -> str:
-        key = self.keys.signing_key()
-        return jwt.encode(
-            {"alg": "RS256", "kid": key.kid, "typ": "JWT"}, claims, key.key, algorithms=_ALGORITHMS
-        )
+    def sign(self, claims: dict[str, Any], alg: Algorithm = "ES256") -> str:
+        key = self.keys.signing_key(alg)
+        return jwt.encode({"alg": alg, "kid": key.kid, "typ": "JWT"}, claims, key.key, algorithms=[alg])
 
     @staticmethod
     def new_jti() -> str:
@@ -94,13 +92,13 @@ def verify_access_token(
         header = _segment(parts[0])
     except (ValueError, UnicodeError) as exc:
         raise invalid from exc
-    if header.get("alg") not in _ALGORITHMS or not isinstance(header.get("kid"), str) or "crit" in header:
+    if header.get("alg") not in ALGORITHMS or not isinstance(header.get("kid"), str) or "crit" in header:
         raise invalid
     key = keys.verification_key(header["kid"])
-    if key is None:
+    if key is None or header["alg"] != key.alg:
         raise invalid
     try:
-        obj = jws.deserialize_compact(token, key.key, algorithms=_ALGORITHMS)
+        obj = jws.deserialize_compact(token, key.key, algorithms=[key.alg])
         claims = json.loads(obj.payload)
     except (JoseError, ValueError) as exc:
         raise invalid from exc

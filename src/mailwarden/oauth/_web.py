@@ -9,21 +9,27 @@ resolves the tenant and renders answers.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import html
 import ipaddress
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlencode
 
 import orjson
 from fastapi import FastAPI, Request
+from joserfc import jws
+from joserfc.errors import JoseError
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from ..audit._identity_events import audit_token_exchange, audit_token_failure
 from ..cmdlets import TenantInfo
 from ..errors import AuthenticationError, NotFoundError
+from ..identity import SESSION_COOKIE
 from ._authcode import authorize_redirect, check_authorize_request
 from ._clients import authenticate_client
 from ._device import decide_device, normalise_user_code, start_device
@@ -75,6 +81,38 @@ async def _form(request: Request) -> dict[str, str]:
     return out
 
 
+def _assertion_audiences(root: str, token_path: str, info: TenantInfo) -> tuple[str, ...]:
+    """What a client assertion's ``aud`` may be (RFC 7523 §3 item 3; see ``_assertions``): this tenant's
+    token endpoint, as requested or by tenant id / initial domain, or this tenant's issuer identifier."""
+    return (
+        f"{root}{token_path}",
+        endpoints(root, info.id)["token_endpoint"],
+        endpoints(root, info.initial_domain)["token_endpoint"],
+        f"{root}/{info.id}/v2.0",
+    )
+
+
+def _id_token_hint(server: OAuthServer, token: str, *, issuer: str) -> dict[str, Any] | None:
+    """The claims of an id_token this server issued (signature under a known ``kid`` with that key's own
+    algorithm, our issuer), else ``None``. Expiry is not checked: RP-Initiated Logout §2 lets RPs send
+    expired ID Tokens as hints."""
+    parts = token.split(".")
+    if len(token) > 16384 or len(parts) != 3:
+        return None
+    try:
+        header = orjson.loads(base64.urlsafe_b64decode(parts[0] + "=" * (-len(parts[0]) % 4)))
+        kid = header.get("kid") if isinstance(header, dict) else None
+        key = server.keys.verification_key(kid) if isinstance(kid, str) else None
+        if key is None or header.get("alg") != key.alg:
+            return None
+        claims = orjson.loads(jws.deserialize_compact(token, key.key, algorithms=[key.alg]).payload)
+    except (JoseError, ValueError, TypeError, binascii.Error):
+        return None
+    if not isinstance(claims, dict) or claims.get("iss") != issuer or not isinstance(claims.get("aud"), str):
+        return None
+    return claims
+
+
 def install_routes(app: FastAPI, server: OAuthServer) -> None:
     csrf_key = hashlib.sha256(b"mailwarden oauth csrf\0" + server.settings.resolved_secret_key()).digest()
 
@@ -105,12 +143,8 @@ def install_routes(app: FastAPI, server: OAuthServer) -> None:
         form = await _form(request)
         info = await run_in_threadpool(tenant_of, tenant)
         root = base(request)
-        accepted = (
-            f"{root}{request.url.path}",
-            endpoints(root, info.id)["token_endpoint"],
-            endpoints(root, info.initial_domain)["token_endpoint"],
-        )
         issuer = f"{root}/{info.id}/v2.0"
+        accepted = _assertion_audiences(root, request.url.path, info)
         ip = client_ip(request)
 
         audit = getattr(getattr(request.app.state, "mailwarden", None), "audit", None)  # DESIGN §7
@@ -150,7 +184,7 @@ def install_routes(app: FastAPI, server: OAuthServer) -> None:
         info = await run_in_threadpool(tenant_of, tenant)
         root = base(request)
         verification = endpoints(root, tenant)["device_verification_uri"]
-        token_endpoint = f"{root}/{tenant}/oauth2/v2.0/token"
+        token_endpoint = _assertion_audiences(root, f"/{tenant}/oauth2/v2.0/token", info)
 
         def run(store: SqlStore) -> dict[str, Any]:
             client = authenticate_client(
@@ -260,13 +294,98 @@ def install_routes(app: FastAPI, server: OAuthServer) -> None:
         )
         return RedirectResponse(location, status_code=302, headers=_NO_STORE)
 
-    @app.get("/{tenant}/oauth2/v2.0/logout", tags=["oauth"], response_model=None)
-    def logout(tenant: str) -> Response:
-        tenant_of(tenant)
+    # --- RP-Initiated Logout (OpenID Connect RP-Initiated Logout 1.0) ------------------------------------------
+
+    def _logout_done(request: Request, redirect: str | None, state: str | None, ended: bool) -> Response:
+        response: Response
+        if redirect is not None:
+            # §3: the OP redirects to the registered post_logout_redirect_uri, with state if the RP sent one.
+            target = redirect
+            if state:
+                target += ("&" if "?" in redirect else "?") + urlencode({"state": state})
+            response = RedirectResponse(target, status_code=302, headers=_NO_STORE)
+        else:
+            response = _page(
+                "You have signed out",
+                "<p>You signed out of this organisation's sign-in session. You can close this window.</p>"
+                if ended
+                else "<p>You are not signed in. You can close this window.</p>",
+            )
+        # The cookie goes in every case: a stale or foreign cookie must not outlive the logout.
+        response.delete_cookie(SESSION_COOKIE, path="/")
+        return response
+
+    def _logout_confirm(tenant: str, session_id: str, client: str, redirect: str, state: str) -> HTMLResponse:
+        hidden = "".join(
+            f"<input type=hidden name={name} value='{html.escape(value)}'>"
+            for name, value in (
+                ("csrf_token", csrf(f"logout:{session_id}")),
+                ("client_id", client),
+                ("post_logout_redirect_uri", redirect),
+                ("state", state),
+            )
+            if value
+        )
         return _page(
-            "Signed out of the application",
-            "<p>The application discarded its tokens. To end your browser session, sign out on the sign-in "
-            "page. You can close this window.</p>",
+            "Sign out?",
+            "<p>An application asked to sign you out. Sign out of this organisation on this browser?</p>"
+            f"<form method=post action='/{html.escape(tenant)}/oauth2/v2.0/logout'>{hidden}"
+            "<button name=action value=signout>Sign out</button></form>",
+        )
+
+    async def logout(tenant: str, request: Request) -> Response:
+        params: dict[str, str] = (
+            await _form(request) if request.method == "POST" else dict(request.query_params)
+        )
+        info = await run_in_threadpool(tenant_of, tenant)
+        refused = _page("Sign-out request refused", "<p>The sign-out request is invalid.</p>", status=400)
+        hint = None
+        if params.get("id_token_hint"):
+            hint = _id_token_hint(server, params["id_token_hint"], issuer=f"{base(request)}/{info.id}/v2.0")
+            if hint is None or hint.get("tid") != info.id:
+                return refused  # §2: the OP MUST validate that it issued the ID Token
+        client_id = params.get("client_id", "")
+        if hint is not None:
+            if client_id and client_id != hint.get("aud"):
+                return refused  # §2: client_id and the hint's audience must agree
+            client_id = str(hint.get("aud") or "")
+        redirect = params.get("post_logout_redirect_uri") or None
+        if redirect is not None:
+            # §2/§3: only a URI registered for the identified client, compared exactly (no loopback-port
+            # leniency here: RFC 8252 §7.3 is about authorization redirects); Entra likewise checks the
+            # app's registered redirect URIs. Otherwise no redirect at all (no open redirector).
+            with server.db.unit_of_work(write=False) as uow:
+                client = SqlStore(uow.session).client(info.id, client_id) if client_id else None
+            if client is None or client.disabled or redirect not in client.redirect_uris:
+                return refused
+        state = params.get("state", "")[:512] or None
+        identity = server.identity()
+        sign_in = await run_in_threadpool(_signed_in, request, info)
+        if sign_in is None:
+            return _logout_done(request, redirect, state, ended=False)
+        confirmed = request.method == "POST" and hmac.compare_digest(
+            params.get("csrf_token", ""), csrf(f"logout:{sign_in.session_id}")
+        )
+        # §2: without an id_token_hint for *this* session the OP MUST ask the user (else any page could log
+        # the user out with a GET — logout CSRF); a confirmed POST carries our CSRF token.
+        if not confirmed and (hint is None or hint.get("sid") != sign_in.session_id):
+            return _logout_confirm(tenant, sign_in.session_id, client_id, redirect or "", state or "")
+        secret = request.cookies.get(SESSION_COOKIE, "")
+        # Ending the session is what revokes the rest: refresh tokens of the session fail (invalid_grant,
+        # ``_refresh``) and its access tokens are refused by the API (``OAuthServer.authenticate``), both
+        # because ``session_active`` turns false; the identity service audits "User signed out.".
+        await run_in_threadpool(identity.sign_out, info.id, secret)
+        return _logout_done(request, redirect, state, ended=True)
+
+    for method in ("GET", "POST"):  # §2: the OP MUST support both; one route each keeps operation ids unique
+        app.add_api_route(
+            "/{tenant}/oauth2/v2.0/logout",
+            logout,
+            methods=[method],
+            operation_id=f"logout_{method.lower()}",
+            tags=["oauth"],
+            response_model=None,
+            include_in_schema=True,
         )
 
     @app.get("/{tenant}/oidc/userinfo", tags=["oauth"])
@@ -278,4 +397,9 @@ def install_routes(app: FastAPI, server: OAuthServer) -> None:
         claims = server.verify(header[7:].strip(), tenant_id=info.id, base_url=str(request.base_url))
         if claims.kind != "user":
             raise AuthenticationError("userinfo needs a user's access token.")
+        # As for the API (OAuthServer.authenticate): a token does not outlive its sign-in session, ended by
+        # sign-out or RP-Initiated Logout (RFC 6750 §3.1 invalid_token).
+        assert claims.session_id is not None
+        if not server.identity().session_active(claims.session_id):
+            raise AuthenticationError("The sign-in session of this token has ended or was revoked.")
         return JsonResponse(server.userinfo(claims), headers=_NO_STORE)

@@ -24,7 +24,7 @@ from ._errors import InvalidOperationError
 from ._objects import (
     assignee_name,
     find_by_name,
-    matches,
+    named,
     resolve_member,
     serialize_assignment,
     serialize_scope,
@@ -58,8 +58,7 @@ def get_assignment(inv: Invocation) -> list[dict[str, Any]]:
             .order_by(RbacAssignment.name_key)
         )
     )
-    if inv.has("Identity"):
-        rows = [a for a in rows if matches(str(inv.get("Identity")), a.name)]
+    rows = named(inv.session, RbacAssignment, inv.tenant.id, rows, inv.get("Identity"))
     if inv.has("Role"):
         role = find_by_name(inv.session, RbacRole, inv.tenant.id, str(inv.get("Role")), parameter="Role")
         rows = [a for a in rows if a.role_id == role.id]
@@ -196,8 +195,7 @@ def get_scope(inv: Invocation) -> list[dict[str, Any]]:
             select(RbacScope).where(RbacScope.tenant_id == inv.tenant.id).order_by(RbacScope.name_key)
         )
     )
-    if inv.has("Identity"):
-        rows = [s for s in rows if matches(str(inv.get("Identity")), s.name)]
+    rows = named(inv.session, RbacScope, inv.tenant.id, rows, inv.get("Identity"))
     if inv.has("Exclusive"):
         rows = [s for s in rows if s.exclusive is bool(inv.get("Exclusive"))]
     if inv.get("Orphan", False):

@@ -53,6 +53,14 @@ def _needs_target(grants: list[Grant], snap: TenantRbac, cmdlet: str, writes: bo
     return bool(relevant) and all(g.restrict_reads for g in relevant)
 
 
+_SELF_SCOPES = frozenset({"Self", "MyGAL", "MyDistributionGroups"})
+
+
+def _uses_self(grants: list[Grant], cmdlet: str) -> bool:
+    """Whether a write scope relative to the caller's own recipient can decide this call."""
+    return any((g.relative_scope or g.recipient_write) in _SELF_SCOPES for g in grants if cmdlet in g.entries)
+
+
 def _self_guid(inv: Invocation) -> str | None:
     recipient = recipient_of(inv.session, inv.principal)
     if recipient is None:
@@ -87,7 +95,7 @@ def authorize(inv: Invocation) -> CallAuthorization:
         text, ids = resolve_targets(inv.session, inv.tenant.id, spec, inv.params.values)
         auth.target_ids = ids
         auth.checked = spec.writes
-        self_guid = _self_guid(inv)
+        self_guid = _self_guid(inv) if _uses_self(grants, cmdlet) else None
         decision: Decision | None = None
         for rid in ids:
             facts = recipient_facts(inv.session, rid)

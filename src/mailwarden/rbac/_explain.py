@@ -5,6 +5,7 @@ on this target, and why - the very decision the enforcement hook takes. Also ``G
 from __future__ import annotations
 
 import dataclasses
+import uuid
 from typing import Any
 
 from sqlalchemy import select
@@ -16,7 +17,7 @@ from ..principal import Principal
 from ..store._identity_models import IdentityUser
 from ..store._oauth_models import OAuthClient
 from ._enforce import authorize
-from ._objects import not_found
+from ._objects import matches, not_found
 from ._store import load_rbac
 
 __all__ = ["get_role_assignment_policy", "test_cmdlet_permission"]
@@ -88,13 +89,24 @@ def test_cmdlet_permission(inv: Invocation) -> dict[str, Any]:
 
 
 def get_role_assignment_policy(inv: Invocation) -> list[dict[str, Any]]:
+    name = "Default Role Assignment Policy"
+    # Stable per tenant (no row backs the policy): the same GUID on every call, a different one per tenant.
+    guid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"mailwarden:{inv.tenant.id}:role-assignment-policy:default"))
     policy = {
-        "Identity": "Default Role Assignment Policy",
-        "Name": "Default Role Assignment Policy",
+        "Identity": name,
+        "Name": name,
+        "Guid": guid,
         "IsDefault": True,
         "AssignedRoles": list(_DEFAULT_POLICY),
         "Description": "Exchange Online's default policy (listed for compatibility; end-user roles are not "
         "evaluated for mailwarden callers).",
     }
     wanted = inv.get("Identity")
-    return [policy] if wanted is None or str(wanted).lower() == str(policy["Name"]).lower() else []
+    if wanted is None:
+        return [policy]
+    text = str(wanted).strip()
+    if "*" in text:
+        return [policy] if matches(text, name) else []
+    if text.lower() in (name.lower(), guid):
+        return [policy]
+    raise not_found(str(wanted))  # a named policy that doesn't exist is a 404, as for every -Identity

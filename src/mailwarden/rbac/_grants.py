@@ -55,6 +55,21 @@ def grants_for(
     principal: Principal,
     approvals: set[tuple[str, str]] = frozenset(),  # type: ignore[assignment]
 ) -> list[Grant]:
+    """The caller's effective grants; memoised on the snapshot (immutable for its generation, so an RBAC
+    change — a new generation, a new snapshot — is seen on the next call). Callers must not mutate the list."""
+    key = ("grants", frozenset(group_ids), member_key(principal), frozenset(approvals))
+    found: list[Grant] | None = snap.memo.get(key)
+    if found is None:
+        found = _grants_for(snap, group_ids, principal, approvals)
+        if len(snap.memo) > 10_000:  # many distinct principals on one generation: start over
+            snap.memo.clear()
+        snap.memo[key] = found
+    return found
+
+
+def _grants_for(
+    snap: TenantRbac, group_ids: set[int], principal: Principal, approvals: set[tuple[str, str]]
+) -> list[Grant]:
     gated_roles = {p.target_key for p in snap.policies if p.policy_type == "Role"}
     gated_groups = {p.target_key for p in snap.policies if p.policy_type == "RoleGroup"}
     grants: list[Grant] = []

@@ -29,6 +29,7 @@ __all__ = [
     "find_by_name",
     "matches",
     "member_display",
+    "named",
     "not_found",
     "resolve_member",
     "serialize_assignment",
@@ -70,6 +71,19 @@ def find_by_name(
     if row is None:
         raise not_found(identity, parameter)
     return row
+
+
+def named(
+    session: Session, model: type[Any], tenant_id: str, rows: list[Any], identity: str | None
+) -> list[Any]:
+    """What ``Get-* -Identity`` shows, as Exchange does: no identity lists everything, a ``*`` pattern filters
+    names (an empty result is fine), and a plain name or GUID must name one object - or the call is a 404,
+    not an empty list (scripts rely on ``-ErrorAction Stop`` to learn that an object is missing)."""
+    if identity is None:
+        return rows
+    if "*" in identity:
+        return [r for r in rows if matches(identity, r.name)]
+    return [find_by_name(session, model, tenant_id, identity)]
 
 
 def serialize_role(role: RbacRole, parent: str | None, entries: list[str]) -> dict[str, Any]:

@@ -103,13 +103,14 @@ def _audit(inv: Invocation, operation: str, request: RbacElevationRequest, **ext
 
 
 def get_policy(inv: Invocation) -> list[dict[str, Any]]:
+    if inv.has("Identity"):
+        return [_serialize_policy(_policy(inv))]  # a named policy must exist: 404 otherwise
     rows = inv.session.scalars(
         select(RbacElevationPolicy)
         .where(RbacElevationPolicy.tenant_id == inv.tenant.id)
         .order_by(RbacElevationPolicy.id)
     )
-    wanted = inv.get("Identity")
-    return [_serialize_policy(p) for p in rows if wanted is None or wanted.lower() in (p.guid, p.target_key)]
+    return [_serialize_policy(p) for p in rows]
 
 
 def _approval_type(value: Any) -> str:
@@ -149,7 +150,9 @@ def new_policy(inv: Invocation) -> dict[str, Any]:
 
 
 def _policy(inv: Invocation) -> RbacElevationPolicy:
-    ident = str(inv.get("Identity")).lower()
+    """A policy by its GUID or by its target (``Exchange\\Set-Mailbox``, ``Set-Mailbox``, a role or role group
+    name)."""
+    ident = str(inv.get("Identity")).strip().lower()
     p = inv.session.scalar(
         select(RbacElevationPolicy).where(
             RbacElevationPolicy.tenant_id == inv.tenant.id,
@@ -217,13 +220,30 @@ def new_request(inv: Invocation) -> dict[str, Any]:
     if hours < 1:
         raise ArgumentError("DurationHours must be at least 1.", details=[{"target": "DurationHours"}])
     now = inv.now()
+    # One open request per requester and task: a second one while the first still waits for an answer would
+    # only notify the approvers twice. Expired requests (24 hours unanswered) don't count.
+    open_requests = inv.session.scalars(
+        select(RbacElevationRequest).where(
+            RbacElevationRequest.tenant_id == inv.tenant.id,
+            RbacElevationRequest.policy_id == policy.id,
+            RbacElevationRequest.requester_kind == key[0],
+            RbacElevationRequest.requester_id == key[1],
+            RbacElevationRequest.status == "Pending",
+        )
+    )
+    pending = next((r for r in open_requests if _status(r, now) == "Pending"), None)
+    if pending is not None:
+        raise DuplicateObjectError(
+            f"A privileged access request for '{target}' by {_requester_name(inv)} is already pending "
+            f"({pending.guid}); wait for it to be approved or denied."
+        )
     request = RbacElevationRequest(
         tenant_id=inv.tenant.id,
         guid=str(uuid.uuid4()),
         policy_id=policy.id,
         requester_kind=key[0],
         requester_id=key[1],
-        requester_name=inv.principal.display_name or key[1],
+        requester_name=_requester_name(inv),
         task=target,
         reason=str(inv.get("Reason")),
         duration_hours=hours,
@@ -241,26 +261,37 @@ def new_request(inv: Invocation) -> dict[str, Any]:
     return _serialize_request(request, now)
 
 
+def _requester_name(inv: Invocation) -> str:
+    return inv.principal.display_name or inv.principal.id
+
+
 def get_request(inv: Invocation) -> list[dict[str, Any]]:
     now = inv.now()
-    stmt = select(RbacElevationRequest).where(RbacElevationRequest.tenant_id == inv.tenant.id)
-    if inv.has("Identity"):
-        stmt = stmt.where(RbacElevationRequest.guid == str(inv.get("Identity")).lower())
-    out = [_serialize_request(r, now) for r in inv.session.scalars(stmt.order_by(RbacElevationRequest.id))]
+    if inv.has("Identity"):  # one request by its id: an unknown id is a 404, as for every -Identity
+        rows = [_request(inv, "Identity")]
+    else:
+        rows = list(
+            inv.session.scalars(
+                select(RbacElevationRequest)
+                .where(RbacElevationRequest.tenant_id == inv.tenant.id)
+                .order_by(RbacElevationRequest.id)
+            )
+        )
+    out = [_serialize_request(r, now) for r in rows]
     if inv.has("RequestStatus"):
         out = [r for r in out if r["RequestStatus"].lower() == str(inv.get("RequestStatus")).lower()]
     return out
 
 
-def _request(inv: Invocation) -> RbacElevationRequest:
+def _request(inv: Invocation, parameter: str = "RequestId") -> RbacElevationRequest:
     r = inv.session.scalar(
         select(RbacElevationRequest).where(
             RbacElevationRequest.tenant_id == inv.tenant.id,
-            RbacElevationRequest.guid == str(inv.get("RequestId")).strip().lower(),
+            RbacElevationRequest.guid == str(inv.get(parameter)).strip().lower(),
         )
     )
     if r is None:
-        raise not_found(str(inv.get("RequestId")), "RequestId")
+        raise not_found(str(inv.get(parameter)), parameter)
     return r
 
 

@@ -14,10 +14,11 @@ from sqlalchemy import delete, func, select
 
 from ..cmdlets._binding import MultiValueChange
 from ..cmdlets._invocation import Invocation
-from ..errors import ArgumentError, DuplicateObjectError
-from ..store._rbac_models import RbacAssignment, RbacRole, RbacRoleEntry
+from ..errors import ArgumentError, DuplicateObjectError, NotFoundError
+from ..store._rbac_models import RbacAssignment, RbacRole, RbacRoleEntry, RbacRoleGroup
 from ._errors import InvalidOperationError
 from ._objects import find_by_name, matches, not_found, serialize_entry, serialize_role
+from ._seed import load_seed, role_group_name
 from ._store import bump_generation
 
 __all__ = [
@@ -108,8 +109,49 @@ def new_role(inv: Invocation) -> dict[str, Any]:
             )
         )
     inv.session.flush()
+    for group in _delegating_all_groups(inv):
+        label = f"{role.name}-Delegating_{group.name}"
+        inv.session.add(
+            RbacAssignment(
+                tenant_id=inv.tenant.id,
+                guid=str(uuid.uuid4()),
+                name=label[:512],
+                name_key=label.lower()[:512],
+                role_id=role.id,
+                assignee_kind="rolegroup",
+                assignee_ref=str(group.id),
+                delegating=True,
+                enabled=True,
+                relative_scope=None,
+                scope_id=None,
+                restrict_reads=False,
+                created_at=inv.now(),
+            )
+        )
+    inv.session.flush()
     bump_generation(inv.session, inv.tenant.id)
     return serialize_role(role, parent.name, [f"({role.name}) {e.cmdlet}" for e in _entries(inv, role.id)])
+
+
+def _delegating_all_groups(inv: Invocation) -> list[RbacRoleGroup]:
+    """The built-in role groups that hold a delegating assignment of every role (Organization Management,
+    SEMANTICS ORGMGMT13: it can assign any role). A new custom role gets the same delegating assignment, as
+    the built-in ones got at seeding, so Organization Management can assign it and the "last delegating
+    assignment" rail protects it."""
+    names = [
+        role_group_name(g["name"], inv.tenant.id).lower()
+        for g in load_seed()[1]["role_groups"]
+        if g.get("delegating") == "*"
+    ]
+    return list(
+        inv.session.scalars(
+            select(RbacRoleGroup).where(
+                RbacRoleGroup.tenant_id == inv.tenant.id,
+                RbacRoleGroup.builtin,
+                RbacRoleGroup.name_key.in_(names),
+            )
+        )
+    )
 
 
 def _custom(role: RbacRole, action: str) -> None:
@@ -134,11 +176,19 @@ def remove_role(inv: Invocation) -> None:
         doomed += children
         frontier = children
     ids = [r.id for r in doomed]
-    assigned = inv.session.scalar(select(func.count()).where(RbacAssignment.role_id.in_(ids)))
+    # The automatic delegating assignments (see new_role) go with the role; any other one must be removed
+    # first, as in Exchange.
+    automatic = (
+        (RbacAssignment.assignee_kind == "rolegroup")
+        & RbacAssignment.delegating
+        & RbacAssignment.assignee_ref.in_([str(g.id) for g in _delegating_all_groups(inv)])
+    )
+    assigned = inv.session.scalar(select(func.count()).where(RbacAssignment.role_id.in_(ids), ~(automatic)))
     if assigned:
         raise InvalidOperationError(
             f"The role '{role.name}' (or a child) has role assignments; remove them first."
         )
+    inv.session.execute(delete(RbacAssignment).where(RbacAssignment.role_id.in_(ids), automatic))
     for r in reversed(doomed):
         inv.session.execute(delete(RbacRoleEntry).where(RbacRoleEntry.role_id == r.id))
         inv.session.delete(r)
@@ -146,24 +196,47 @@ def remove_role(inv: Invocation) -> None:
     bump_generation(inv.session, inv.tenant.id)
 
 
-def _split(identity: str) -> tuple[str, str]:
+def _split(inv: Invocation, identity: str) -> tuple[str, str]:
+    """``<Role>\\<Cmdlet>`` (ROLES13). Without the ``\\`` the text can only be meant as a role: if no such role
+    exists the object named is missing (404, like any unknown identity); if it does, the entry part is what's
+    missing from the call (400)."""
     if "\\" not in identity:
+        text = identity.strip()
+        if "*" not in text and not _role_exists(inv, text):
+            raise not_found(identity)
         raise ArgumentError(f"'{identity}' isn't a role entry identity: use '<Role>\\<Cmdlet>'.")
     role, cmdlet = identity.split("\\", 1)
     return role.strip(), cmdlet.strip()
 
 
+def _role_exists(inv: Invocation, text: str) -> bool:
+    try:
+        find_by_name(inv.session, RbacRole, inv.tenant.id, text)
+    except NotFoundError:
+        return False
+    return True
+
+
 def get_role_entry(inv: Invocation) -> list[dict[str, Any]]:
-    role_pat, cmdlet_pat = _split(str(inv.get("Identity")))
+    identity = str(inv.get("Identity"))
+    role_pat, cmdlet_pat = _split(inv, identity)
     wanted = {str(p).lower() for p in inv.get("Parameters") or []}
     out = []
-    roles = [r for r in _roles(inv) if matches(role_pat, r.name)]
-    if not roles and "*" not in role_pat:
-        raise not_found(role_pat)
+    if "*" in role_pat:
+        roles = [r for r in _roles(inv) if matches(role_pat, r.name)]
+    else:  # a plain role name or GUID must exist (404 otherwise), as for every Get-* identity
+        roles = [find_by_name(inv.session, RbacRole, inv.tenant.id, role_pat)]
+    found = False
     for role in roles:
         for e in _entries(inv, role.id):
-            if matches(cmdlet_pat, e.cmdlet) and wanted <= {str(p).lower() for p in e.parameters}:
-                out.append(serialize_entry(role, e))
+            if matches(cmdlet_pat, e.cmdlet):
+                found = True
+                if wanted <= {str(p).lower() for p in e.parameters}:
+                    out.append(serialize_entry(role, e))
+    if not found and "*" not in identity:
+        # ``Role\Cmdlet`` names one entry: a missing one is a 404. A -Parameters filter that excludes an
+        # existing entry is an empty result, as a filter is everywhere.
+        raise not_found(identity)
     return out
 
 
@@ -200,7 +273,7 @@ def _check_subset(params: list[str], allowed: list[str], role: RbacRole, cmdlet:
 
 
 def add_role_entry(inv: Invocation) -> dict[str, Any]:
-    role_name, cmdlet = _split(str(inv.get("Identity")))
+    role_name, cmdlet = _split(inv, str(inv.get("Identity")))
     role = find_by_name(inv.session, RbacRole, inv.tenant.id, role_name)
     _custom(role, "add role entries")
     parent = _parent_entry(inv, role, cmdlet)
@@ -249,7 +322,7 @@ def _children_using(inv: Invocation, role: RbacRole, cmdlet_key: str, params: se
 
 
 def set_role_entry(inv: Invocation) -> None:
-    role_name, cmdlet = _split(str(inv.get("Identity")))
+    role_name, cmdlet = _split(inv, str(inv.get("Identity")))
     role = find_by_name(inv.session, RbacRole, inv.tenant.id, role_name)
     _custom(role, "change role entries")
     entry = _entry(inv, role, cmdlet)
@@ -278,7 +351,7 @@ def set_role_entry(inv: Invocation) -> None:
 
 
 def remove_role_entry(inv: Invocation) -> None:
-    role_name, cmdlet = _split(str(inv.get("Identity")))
+    role_name, cmdlet = _split(inv, str(inv.get("Identity")))
     role = find_by_name(inv.session, RbacRole, inv.tenant.id, role_name)
     _custom(role, "remove role entries")
     entry = _entry(inv, role, cmdlet)

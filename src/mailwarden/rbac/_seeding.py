@@ -37,6 +37,16 @@ def seed_tenant_rbac(session: Session, tenant_id: str, now: datetime) -> None:
         r.name_key: r
         for r in session.scalars(select(RbacRole).where(RbacRole.tenant_id == tenant_id, RbacRole.builtin))
     }
+    # Built-in roles can't be changed by anyone (SEMANTICS §1, SETRE): their implicit scopes are the seed's,
+    # so a corrected seed applies to existing tenants too.
+    changed_scopes = False
+    for r in plan.roles:
+        existing = roles.get(r.name.lower())
+        if existing is not None and dict(existing.scopes) != r.scopes:
+            existing.scopes = dict(r.scopes)
+            changed_scopes = True
+    if changed_scopes:
+        session.flush()
     new_roles = [r for r in plan.roles if r.name.lower() not in roles]
     if new_roles:
         session.execute(

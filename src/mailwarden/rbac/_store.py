@@ -11,8 +11,9 @@ from __future__ import annotations
 import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from ..cmdlets.opath import predicate
@@ -90,6 +91,8 @@ class TenantRbac:
     scopes: dict[int, ScopeRule] = field(default_factory=dict)
     policies: list[PolicyData] = field(default_factory=list)
     has_usg_members: bool = False
+    # grants_for results, per (role groups, principal, approvals): valid as long as this snapshot (generation)
+    memo: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def exclusive_scopes(self) -> list[ScopeRule]:
@@ -123,10 +126,12 @@ def bump_generation(session: Session, tenant_id: str) -> None:
         session.flush()
 
 
+# Built once: on the hot path (every call) constructing the statement cost more than running it.
+_GENERATION = select(RbacGeneration.generation).where(RbacGeneration.tenant_id == bindparam("tenant_id"))
+
+
 def load_rbac(session: Session, tenant_id: str) -> TenantRbac:
-    generation = session.scalar(
-        select(RbacGeneration.generation).where(RbacGeneration.tenant_id == tenant_id)
-    )
+    generation = session.scalar(_GENERATION, {"tenant_id": tenant_id})
     engine = session.get_bind().engine
     per_engine = _CACHE.setdefault(engine, {})
     cached = per_engine.get(tenant_id)

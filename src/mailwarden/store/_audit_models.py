@@ -39,11 +39,14 @@ class AuditRecord(Base):
     __tablename__ = "audit_records"
     __table_args__ = (
         Index("uq_audit_tenant_seq", "tenant_id", "seq", unique=True),
-        Index("ix_audit_tenant_time", "tenant_id", "creation_time", "record_id"),
-        Index("ix_audit_tenant_user_time", "tenant_id", "user_key", "creation_time", "record_id"),
-        Index("ix_audit_tenant_op_time", "tenant_id", "operation", "creation_time", "record_id"),
-        Index("ix_audit_tenant_type_time", "tenant_id", "record_type", "creation_time", "record_id"),
-        Index("ix_audit_tenant_object", "tenant_id", "object_key"),
+        # Search turns its date range into a seq interval (CreationTime never decreases in seq) and pages by
+        # seq, so each filter's index ends in seq: one range scan yields rows in result order and COUNTs are
+        # index-only. The time index finds the interval's ends with one probe each (migration 0006).
+        Index("ix_audit_tenant_time_seq", "tenant_id", "creation_time", "seq"),
+        Index("ix_audit_tenant_user_seq", "tenant_id", "user_key", "seq"),
+        Index("ix_audit_tenant_op_seq", "tenant_id", "operation", "seq"),
+        Index("ix_audit_tenant_type_seq", "tenant_id", "record_type", "seq"),
+        Index("ix_audit_tenant_object_seq", "tenant_id", "object_key", "seq"),
         Index("uq_audit_tenant_record", "tenant_id", "record_id", unique=True),
     )
 
