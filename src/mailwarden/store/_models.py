@@ -100,6 +100,7 @@ class Recipient(Base):
         UniqueConstraint("tenant_id", "guid", name="uq_recipients_tenant_guid"),
         Index("ix_recipients_tenant_id_pk", "tenant_id", "id"),
         Index("ix_recipients_tenant_alias", "tenant_id", text("lower(alias)")),
+        Index("ix_recipients_tenant_upn", "tenant_id", text("lower(user_principal_name)")),  # 0007
         Index("ix_recipients_tenant_department", "tenant_id", text("lower(department)")),
         Index("ix_recipients_tenant_type", "tenant_id", "recipient_type_details", "id"),
     )
