@@ -382,6 +382,53 @@ def enumerate_all(
     return count, first, time.perf_counter() - t0, links, sample
 
 
+def mailbox_addresses(fixture: Fixture, count: int) -> list[str]:
+    """The primary SMTP addresses of the first ``count`` seeded recipients (call targets)."""
+    with fixture.db.unit_of_work(write=False) as uow:
+        return list(
+            uow.session.scalars(
+                select(Recipient.primary_smtp_address)
+                .where(Recipient.tenant_id == fixture.tenant_id)
+                .order_by(Recipient.id)
+                .limit(count)
+            )
+        )
+
+
+def calls_per_second(client: httpx.Client, url: str, bodies: list[dict[str, Any]]) -> float:
+    """calls/s of ``bodies`` posted sequentially; every call must succeed."""
+    t0 = time.perf_counter()
+    for body in bodies:
+        response = client.post(url, json=body)
+        if response.status_code != 200:
+            raise RuntimeError(
+                f"{body['CmdletInput']['CmdletName']}: {response.status_code} {response.text[:300]}"
+            )
+    return len(bodies) / (time.perf_counter() - t0)
+
+
+def interleaved_rates(
+    sides: dict[str, tuple[httpx.Client, str]],
+    names: list[str],
+    bodies: Callable[[str, int, list[str]], list[dict[str, Any]]],
+    *,
+    reps: int,
+    chunk: int = 10,
+) -> dict[str, float]:
+    """A/B throughput of two servers: ``reps`` passes over ``names`` in chunks of ``chunk`` calls, the sides
+    alternating which goes first, so the load of a shared machine hits both alike. ``bodies(side, rep,
+    chunk_names)`` makes a chunk's requests; returns each side's median chunk rate (calls/s)."""
+    rates: dict[str, list[float]] = {side: [] for side in sides}
+    for rep in range(reps):
+        for start in range(0, len(names), chunk):
+            part = names[start : start + chunk]
+            order = list(sides) if (start // chunk) % 2 == 0 else list(reversed(sides))
+            for side in order:
+                client, url = sides[side]
+                rates[side].append(calls_per_second(client, url, bodies(side, rep, part)))
+    return {side: statistics.median(values) for side, values in rates.items()}
+
+
 def median_time(fn: Callable[[], object], reps: int) -> float:
     times = []
     for _ in range(reps):

@@ -23,12 +23,9 @@ Target: overhead (1 - enforced/bypassed calls/s) <= 15 % for each cmdlet.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 import uuid
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -37,7 +34,6 @@ from sqlalchemy import delete, select
 
 from mailwarden.clock import SystemClock, utcnow
 from mailwarden.rbac._store import bump_generation
-from mailwarden.store import Recipient
 from mailwarden.store._rbac_models import RbacAssignment, RbacMember, RbacRole, RbacRoleGroup, RbacScope
 
 from _harness import (
@@ -46,9 +42,12 @@ from _harness import (
     Summary,
     add_common_args,
     bench_main,
+    calls_per_second,
     describe_run,
     figure,
+    interleaved_rates,
     invoke_body,
+    mailbox_addresses,
     seed_fixture,
 )
 
@@ -188,30 +187,6 @@ def configure_rbac(fixture: Fixture) -> None:
         bump_generation(s, tid)
 
 
-def targets(fixture: Fixture, count: int) -> list[str]:
-    with fixture.db.unit_of_work(write=False) as uow:
-        return list(
-            uow.session.scalars(
-                select(Recipient.primary_smtp_address)
-                .where(Recipient.tenant_id == fixture.tenant_id)
-                .order_by(Recipient.id)
-                .limit(count)
-            )
-        )
-
-
-def measure(client: httpx.Client, url: str, bodies: list[dict[str, Any]]) -> float:
-    """calls/s of ``bodies`` posted sequentially; every call must succeed."""
-    t0 = time.perf_counter()
-    for body in bodies:
-        response = client.post(url, json=body)
-        if response.status_code != 200:
-            raise RuntimeError(
-                f"{body['CmdletInput']['CmdletName']}: {response.status_code} {response.text[:300]}"
-            )
-    return len(bodies) / (time.perf_counter() - t0)
-
-
 def run(args: argparse.Namespace) -> int:
     fixture = seed_fixture(args.mailboxes, database_url=args.database_url, keep=args.keep)
     configure_rbac(fixture)
@@ -221,14 +196,14 @@ def run(args: argparse.Namespace) -> int:
     enforced_key = fixture.key
     bypassed = BenchServer(fixture, preamble=BYPASS_PREAMBLE)
     bypassed_key = fixture.key
-    names = targets(fixture, args.calls)
+    names = mailbox_addresses(fixture, args.calls)
     gets = [invoke_body("Get-Mailbox", Identity=n) for n in names[:10]]
-    results: dict[tuple[str, str], list[float]] = {}
     sides = {"enforced": (enforced, enforced_key), "bypassed": (bypassed, bypassed_key)}
     clients = {
         side: httpx.Client(timeout=120.0, headers={"Authorization": f"Bearer {key}"})
         for side, (_server, key) in sides.items()
     }
+    results: dict[str, dict[str, float]] = {}
     try:
         # The enforced side must really enforce: a write outside every role of the caller is refused.
         probe = clients["enforced"].post(enforced.invoke_url(), json=invoke_body("Set-TransportConfig"))
@@ -236,25 +211,25 @@ def run(args: argparse.Namespace) -> int:
             print(f"ERROR: RBAC not enforced on the enforced server ({probe.status_code})")
             return 1
         for side, (server, _key) in sides.items():  # warm-up: imports, caches, connection
-            measure(clients[side], server.invoke_url(), gets)
-        for cmdlet in ("Get-Mailbox", "Set-Mailbox"):
-            for rep in range(args.reps):
-                # Interleaved in chunks of CHUNK calls, alternating which side goes first, so that the load of a
-                # shared machine hits both sides alike; the figure is the median chunk.
-                for start in range(0, len(names), CHUNK):
-                    chunk = names[start : start + CHUNK]
-                    order = list(sides) if (start // CHUNK) % 2 == 0 else list(reversed(sides))
-                    for side in order:
-                        server = sides[side][0]
-                        if cmdlet == "Get-Mailbox":
-                            bodies = [invoke_body("Get-Mailbox", Identity=n) for n in chunk]
-                        else:
-                            bodies = [
-                                invoke_body("Set-Mailbox", Identity=n, CustomAttribute2=f"{side}-{rep}-{i}")
-                                for i, n in enumerate(chunk)
-                            ]
-                        rate = measure(clients[side], server.invoke_url(), bodies)
-                        results.setdefault((cmdlet, side), []).append(rate)
+            calls_per_second(clients[side], server.invoke_url(), gets)
+        targets_of = {side: (clients[side], server.invoke_url()) for side, (server, _key) in sides.items()}
+        results["Get-Mailbox"] = interleaved_rates(
+            targets_of,
+            names,
+            lambda side, rep, part: [invoke_body("Get-Mailbox", Identity=n) for n in part],
+            reps=args.reps,
+            chunk=CHUNK,
+        )
+        results["Set-Mailbox"] = interleaved_rates(
+            targets_of,
+            names,
+            lambda side, rep, part: [
+                invoke_body("Set-Mailbox", Identity=n, CustomAttribute2=f"{side}-{rep}-{i}")
+                for i, n in enumerate(part)
+            ],
+            reps=args.reps,
+            chunk=CHUNK,
+        )
     finally:
         for client in clients.values():
             client.close()
@@ -264,8 +239,7 @@ def run(args: argparse.Namespace) -> int:
         f"\n--- calls/s, median of {args.reps} x {len(names) // CHUNK} interleaved chunks of {CHUNK} calls ---"
     )
     for cmdlet in ("Get-Mailbox", "Set-Mailbox"):
-        on = statistics.median(results[(cmdlet, "enforced")])
-        off = statistics.median(results[(cmdlet, "bypassed")])
+        on, off = results[cmdlet]["enforced"], results[cmdlet]["bypassed"]
         overhead = 1 - on / off
         figure(f"{cmdlet} calls/s RBAC enforced", f"{on:,.1f}")
         figure(f"{cmdlet} calls/s RBAC bypassed", f"{off:,.1f}")

@@ -7,4 +7,7 @@ if ! command -v uv >/dev/null 2>&1; then
   export PATH="$HOME/.local/bin:$PATH"
 fi
 export UV_PYTHON="${UV_PYTHON:-python3.11}"
+# Let Python cache bytecode: some images set PYTHONDONTWRITEBYTECODE, which makes every process (each test
+# server and CLI subprocess) compile every module again — about 2 s per start on these machines.
+unset PYTHONDONTWRITEBYTECODE
 uv sync --frozen --quiet

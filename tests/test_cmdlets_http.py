@@ -77,11 +77,10 @@ def test_scenarios_cover_exactly_the_registry() -> None:
 # --- success and its effect -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("cmdlet", ALL)
-def test_success_and_effect(cmdlet: str, api: Api, db: Database, clock: FakeClock) -> None:
+def check_success_and_effect(cmdlet: str, api: Api, clock: FakeClock) -> None:
+    """The call succeeds and its effect is visible (the scenario's setup has run)."""
     scenario = SCENARIOS[cmdlet]
     spec = spec_of(cmdlet)
-    setup_scenario(api, db, clock, scenario)
     domain = api.tenant.domain
     before: list[dict[str, Any]] | None = None
     if scenario.get is not None:
@@ -154,8 +153,7 @@ MANDATORY = {
 }
 
 
-@pytest.mark.parametrize("cmdlet", ALL)
-def test_bad_parameters(cmdlet: str, api: Api, db: Database) -> None:
+def check_bad_parameters(cmdlet: str, api: Api, db: Database) -> None:
     """(a) unknown name, (b) wrongly typed value, (c) each missing mandatory parameter: 400 naming it."""
     valid = params_of(api, SCENARIOS[cmdlet])
     before = table_snapshot(db)
@@ -206,10 +204,9 @@ def test_every_cmdlet_with_an_identity_is_checked() -> None:
     assert identity_params("Add-MailboxPermission") == ["Identity", "User"]
 
 
-@pytest.mark.parametrize("cmdlet", WITH_IDENTITY)
-def test_unknown_identity(cmdlet: str, api: Api, db: Database, clock: FakeClock) -> None:
+def check_unknown_identity(cmdlet: str, api: Api, db: Database) -> None:
+    """Each identity parameter naming nothing: 404 ManagementObjectNotFoundException, nothing changed."""
     scenario = SCENARIOS[cmdlet]
-    setup_scenario(api, db, clock, scenario)
     before = table_snapshot(db)
     for param in identity_params(cmdlet):
         missing = unknown()
@@ -222,15 +219,15 @@ def test_unknown_identity(cmdlet: str, api: Api, db: Database, clock: FakeClock)
 # --- duplicates -------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("cmdlet", CREATES)
-def test_duplicate_is_409(cmdlet: str, api: Api, db: Database, clock: FakeClock) -> None:
+def check_duplicate(cmdlet: str, api: Api, db: Database) -> None:
+    """The same New-*/Add-* again (it has just succeeded): 409, nothing changed — also with -WhatIf."""
     scenario = SCENARIOS[cmdlet]
     assert scenario.duplicate
-    setup_scenario(api, db, clock, scenario)
     params = params_of(api, scenario)
-    api.ok(cmdlet, **params)
     before = table_snapshot(db)
     err = api.error(cmdlet, 409, **params)
+    assert err["code"] in ("ADObjectAlreadyExistsException", "ProxyAddressExistsException")
+    err = api.error(cmdlet, 409, **params, WhatIf=True)
     assert err["code"] in ("ADObjectAlreadyExistsException", "ProxyAddressExistsException")
     assert table_snapshot(db) == before
 
@@ -238,10 +235,10 @@ def test_duplicate_is_409(cmdlet: str, api: Api, db: Database, clock: FakeClock)
 # --- WhatIf -----------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("cmdlet", WRITES)
-def test_whatif_changes_nothing_but_validates(cmdlet: str, api: Api, db: Database, clock: FakeClock) -> None:
+def check_whatif(cmdlet: str, api: Api, db: Database, clock: FakeClock) -> None:
+    """-WhatIf previews and changes nothing, yet validates: an unknown identity previews as 404, a bad switch
+    value as 400 (a duplicate previews as 409: :func:`check_duplicate`)."""
     scenario = SCENARIOS[cmdlet]
-    setup_scenario(api, db, clock, scenario)
     params = params_of(api, scenario)
     clock.advance(timedelta(minutes=1))
     before = table_snapshot(db)
@@ -252,7 +249,6 @@ def test_whatif_changes_nothing_but_validates(cmdlet: str, api: Api, db: Databas
     assert any(w.startswith("What if:") and cmdlet in w for w in body["@adminapi.warnings"])
     assert table_snapshot(db) == before
 
-    # Validation still happens: an invalid call previews as the same error.
     declared = {p.name for p in spec_of(cmdlet).params}
     identity = next(
         (p for p in IDENTITY_PARAMS if p in params), "Identity" if "Identity" in declared else None
@@ -262,12 +258,29 @@ def test_whatif_changes_nothing_but_validates(cmdlet: str, api: Api, db: Databas
         assert err["code"] == "ManagementObjectNotFoundException"
     else:
         assert spec_of(cmdlet).verb == "New"
-        api.ok(cmdlet, **params)
-        after_real = table_snapshot(db)
-        err = api.error(cmdlet, 409, **params, WhatIf=True)
-        assert err["code"] in ("ADObjectAlreadyExistsException", "ProxyAddressExistsException")
-        assert table_snapshot(db) == after_real
+        assert cmdlet in CREATES, "its invalid preview is the duplicate's"
     assert api.error(cmdlet, 400, **params, WhatIf="sometimes")["code"] == "ParameterBindingException"
+    assert table_snapshot(db) == before
+
+
+# --- the contract of every cmdlet -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cmdlet", ALL)
+def test_cmdlet_contract(cmdlet: str, api: Api, db: Database, clock: FakeClock) -> None:
+    """One cmdlet's whole contract in one tenant, each step leaving the next a known state: bad parameters
+    (before any setup: binding fails first) → the scenario's setup → unknown identities → -WhatIf → success
+    and its visible effect → the duplicate (New-*/Add-*)."""
+    spec = spec_of(cmdlet)
+    check_bad_parameters(cmdlet, api, db)
+    setup_scenario(api, db, clock, SCENARIOS[cmdlet])
+    if cmdlet in WITH_IDENTITY:
+        check_unknown_identity(cmdlet, api, db)
+    if spec.writes:
+        check_whatif(cmdlet, api, db, clock)
+    check_success_and_effect(cmdlet, api, clock)
+    if cmdlet in CREATES:
+        check_duplicate(cmdlet, api, db)
 
 
 # --- no partial writes ------------------------------------------------------------------------------------

@@ -58,23 +58,18 @@ def test_every_write_cmdlet_is_covered() -> None:
     assert not missing, missing
 
 
-@pytest.mark.parametrize("cmdlet", WRITES)
-def test_success_writes_one_record_with_parameters(env: AuditEnv, cmdlet: str) -> None:
-    params = _setup(env, cmdlet)
+def check_whatif_writes_one_preview(env: AuditEnv, cmdlet: str, params: dict[str, Any]) -> None:
     before = len(env.records())
-    env.call(cmdlet, **params)
+    snapshot = {k: v for k, v in table_snapshot(env.db, env.tenant.id).items() if k not in AUDIT_TABLES}
+    env.call(cmdlet, **params, WhatIf=True)
+    after = {k: v for k, v in table_snapshot(env.db, env.tenant.id).items() if k not in AUDIT_TABLES}
+    assert after == snapshot
     new = _new_records(env, before)
-    assert [r["Operation"] for r in new] == [cmdlet]
-    record = new[0]
-    assert record["ResultStatus"] == "True"
-    assert record["UserId"] == env.principal.display_name
-    assert {p["Name"] for p in record["Parameters"]} == set(params)
-    assert "IsPreview" not in record
+    assert [(r["Operation"], r.get("IsPreview")) for r in new] == [(cmdlet, True)]
+    assert new[0]["ModifiedProperties"] == []
 
 
-@pytest.mark.parametrize("cmdlet", WRITES)
-def test_failure_writes_one_failure_record(env: AuditEnv, cmdlet: str) -> None:
-    params = _setup(env, cmdlet)
+def check_failure_writes_one_failure_record(env: AuditEnv, cmdlet: str, params: dict[str, Any]) -> None:
     before = len(env.records())
     with pytest.raises(ApiError):
         env.call(cmdlet, **params, NoSuchParameter="x")
@@ -93,17 +88,28 @@ def test_failure_writes_one_failure_record(env: AuditEnv, cmdlet: str) -> None:
         assert {"Name": identity, "Value": "nobody-at-all-xyz"} in new[0]["Parameters"]
 
 
-@pytest.mark.parametrize("cmdlet", WRITES)
-def test_whatif_writes_one_preview_and_changes_nothing(env: AuditEnv, cmdlet: str) -> None:
-    params = _setup(env, cmdlet)
+def check_success_writes_one_record_with_parameters(
+    env: AuditEnv, cmdlet: str, params: dict[str, Any]
+) -> None:
     before = len(env.records())
-    snapshot = {k: v for k, v in table_snapshot(env.db, env.tenant.id).items() if k not in AUDIT_TABLES}
-    env.call(cmdlet, **params, WhatIf=True)
-    after = {k: v for k, v in table_snapshot(env.db, env.tenant.id).items() if k not in AUDIT_TABLES}
-    assert after == snapshot
+    env.call(cmdlet, **params)
     new = _new_records(env, before)
-    assert [(r["Operation"], r.get("IsPreview")) for r in new] == [(cmdlet, True)]
-    assert new[0]["ModifiedProperties"] == []
+    assert [r["Operation"] for r in new] == [cmdlet]
+    record = new[0]
+    assert record["ResultStatus"] == "True"
+    assert record["UserId"] == env.principal.display_name
+    assert {p["Name"] for p in record["Parameters"]} == set(params)
+    assert "IsPreview" not in record
+
+
+@pytest.mark.parametrize("cmdlet", WRITES)
+def test_write_cmdlet_records(env: AuditEnv, cmdlet: str) -> None:
+    """Exactly one ExchangeAdmin record per call, in an order that keeps each step's precondition: the
+    -WhatIf preview (changes nothing), the failures (change nothing), then the success."""
+    params = _setup(env, cmdlet)
+    check_whatif_writes_one_preview(env, cmdlet, params)
+    check_failure_writes_one_failure_record(env, cmdlet, params)
+    check_success_writes_one_record_with_parameters(env, cmdlet, params)
 
 
 # --- redaction and fault injection with private test cmdlets ---------------------------------------------

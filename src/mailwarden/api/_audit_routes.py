@@ -71,7 +71,8 @@ def install_audit_routes(app: FastAPI, state: Any) -> None:
     def feed_records(
         request: Request,
         caller: CallerDep,
-        start_seq: Annotated[int, Query(alias="startSeq", ge=0)] = 0,
+        # Sequence numbers are BIGINT: bounded so startSeq + limit stays a valid one (no overflow in SQL).
+        start_seq: Annotated[int, Query(alias="startSeq", ge=0, le=2**62)] = 0,
         limit: Annotated[int, Query(ge=1, le=FEED_MAX_LIMIT)] = FEED_MAX_LIMIT,
     ) -> JsonResponse:
         tenant, principal = caller

@@ -29,16 +29,31 @@ def _text(value: Any) -> str:
     return str(value)
 
 
+_ACTIVE = "mailwarden.changelog"
+
+
+def _before_flush(session: Session, _context: Any, _instances: Any) -> None:
+    log = session.info.get(_ACTIVE)
+    if isinstance(log, ChangeLog):
+        log.collect(session)
+
+
+# One listener for every session, active where a ChangeLog is attached: adding and removing a listener per
+# call costs more than the flush it observes.
+event.listen(Session, "before_flush", _before_flush)
+
+
 class ChangeLog:
     def __init__(self, session: Session) -> None:
         self.session = session
         self.changes: list[dict[str, str]] = []
-        event.listen(session, "before_flush", self._before_flush)
+        session.info[_ACTIVE] = self
 
     def close(self) -> None:
-        event.remove(self.session, "before_flush", self._before_flush)
+        if self.session.info.get(_ACTIVE) is self:
+            del self.session.info[_ACTIVE]
 
-    def _before_flush(self, session: Session, _context: Any, _instances: Any) -> None:
+    def collect(self, session: Session) -> None:
         for obj in session.dirty:
             table = getattr(obj, "__tablename__", "")
             if table in _AUDIT_TABLES or not session.is_modified(obj):

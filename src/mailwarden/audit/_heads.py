@@ -138,11 +138,12 @@ class HeadSigner:
         public = private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
         return SignedHead(tenant_id, tree_size, root, timestamp, kid, public, signature)
 
-    def due(self, state: AuditLogState, now: datetime) -> bool:
-        if state.next_seq - state.last_head_size >= HEAD_EVERY_RECORDS:
+    def due(self, size: int, last_head_size: int, last_head_at: datetime | None, now: datetime) -> bool:
+        """Whether a head is due for a log of ``size`` records, given when the last one was signed."""
+        if size - last_head_size >= HEAD_EVERY_RECORDS:
             return True
-        return state.next_seq > state.last_head_size and (
-            state.last_head_at is None or now - state.last_head_at >= timedelta(seconds=HEAD_EVERY_SECONDS)
+        return size > last_head_size and (
+            last_head_at is None or now - last_head_at >= timedelta(seconds=HEAD_EVERY_SECONDS)
         )
 
     def _from_row(self, row: AuditTreeHead) -> SignedHead:

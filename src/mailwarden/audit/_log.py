@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, TextClause, bindparam, insert, select, text
+from sqlalchemy import DateTime, Table, TextClause, bindparam, case, insert, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -29,7 +29,17 @@ from ._canonical import canonical_json
 from ._compact import CompactRange, aligned_blocks
 from ._merkle import EMPTY_ROOT, consistency_proof, inclusion_proof, leaf_hash, node_hash
 
-__all__ = ["AppendedRecord", "TreeReader", "append", "append_many", "lock_state"]
+__all__ = [
+    "AppendedRecord",
+    "Claim",
+    "TreeReader",
+    "append",
+    "append_many",
+    "claim",
+    "lock_state",
+    "record_time",
+    "store_record",
+]
 
 
 _RECORDS: Table = AuditRecord.__table__  # type: ignore[assignment]
@@ -80,9 +90,84 @@ def append(
     seq = state.next_seq
     # CreationTime never goes backwards within a tenant's log, so sequence order is time order and a
     # search ordered by (CreationTime, SequenceNumber) pages by sequence alone.
-    when = max(
-        datetime.strptime(str(record["CreationTime"]), "%Y-%m-%dT%H:%M:%S"), state.last_time or datetime.min
+    when = max(record_time(record), state.last_time or datetime.min)
+    appended = store_record(session, tenant_id, record, seq, when, high_severity=high_severity)
+    state.next_seq = seq + 1
+    state.last_time = when
+    return appended
+
+
+def record_time(record: dict[str, Any]) -> datetime:
+    text = str(record["CreationTime"])
+    # fromisoformat is C and ~20x faster than strptime; it is used only on the exact shape strptime accepts.
+    if len(text) == 19 and text[10] == "T":
+        return datetime.fromisoformat(text)
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S")
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A sequence number taken by :func:`claim`, with the state the head schedule needs."""
+
+    seq: int
+    when: datetime
+    last_head_size: int
+    last_head_at: datetime | None
+
+
+def _claim_statement(*, when_off: bool) -> Any:
+    state = AuditLogState
+    when: Any = bindparam("when", type_=DateTime())
+    stmt = (
+        update(state)
+        .where(state.tenant_id == bindparam("t"))
+        .values(
+            next_seq=state.next_seq + 1,
+            last_time=case(
+                (or_(state.last_time.is_(None), state.last_time < when), when), else_=state.last_time
+            ),
+        )
+        .returning(state.next_seq, state.last_time, state.last_head_size, state.last_head_at)
     )
+    if not when_off:  # routine records are dropped once ingestion is off: take no number for them
+        stmt = stmt.where(
+            or_(state.ingestion_off_at.is_(None), state.ingestion_off_at > bindparam("now", type_=DateTime()))
+        )
+    return stmt
+
+
+_CLAIM = _claim_statement(when_off=False)
+_CLAIM_ALWAYS = _claim_statement(when_off=True)
+
+
+def claim(
+    session: Session, tenant_id: str, when: datetime, *, now: datetime, high_severity: bool
+) -> Claim | None:
+    """Lock the tenant's state row and take the next sequence number in one ``UPDATE … RETURNING`` (the row
+    lock serialises appends exactly as ``SELECT … FOR UPDATE`` does). None when the fast path does not apply
+    — no state row yet, the row already loaded into this session (a Core UPDATE would leave that object
+    stale), or ingestion off for a routine record — and the caller takes :func:`lock_state`'s path."""
+    if (AuditLogState, (tenant_id,), None) in session.identity_map:  # identity_key(), without its lookups
+        return None
+    statement = _CLAIM_ALWAYS if high_severity else _CLAIM
+    row = session.connection().execute(statement, {"t": tenant_id, "when": when, "now": now}).first()
+    if row is None:
+        return None
+    next_seq, last_time, head_size, head_at = row
+    return Claim(int(next_seq) - 1, last_time, int(head_size), head_at)
+
+
+def store_record(
+    session: Session,
+    tenant_id: str,
+    record: dict[str, Any],
+    seq: int,
+    when: datetime,
+    *,
+    high_severity: bool,
+) -> AppendedRecord:
+    """Store record ``seq`` (already taken under the tenant's lock) with its leaf hash and every aligned
+    subtree the leaf completes."""
     data = {**record, "CreationTime": when.strftime("%Y-%m-%dT%H:%M:%S"), "SequenceNumber": seq}
     leaf = leaf_hash(canonical_json(data))
     # The subtrees this leaf completes need only the left siblings on the tree's right edge: none for an
@@ -94,13 +179,12 @@ def append(
         current = node_hash(siblings[(level, index - 1)], current)
         level, index = level + 1, index // 2
         subtrees.append({"tenant_id": tenant_id, "level": level, "index": index, "hash": current})
-    # Core INSERTs through the session (which autoflushes pending ORM changes first, so the ChangeLog has
-    # seen them): the ORM unit of work cost more than the SQL itself for these write-once rows.
-    session.execute(_INSERT_RECORD, _row(tenant_id, seq, when, data, leaf, high_severity))
+    # Core INSERTs on the session's connection: the ORM unit of work cost more than the SQL itself for
+    # these write-once rows. (The record was built after the call's changes were flushed.)
+    conn = session.connection()
+    conn.execute(_INSERT_RECORD, _row(tenant_id, seq, when, data, leaf, high_severity))
     if subtrees:
-        session.execute(_INSERT_SUBTREE, subtrees)
-    state.next_seq = seq + 1
-    state.last_time = when
+        conn.execute(_INSERT_SUBTREE, subtrees)
     return AppendedRecord(seq, str(data["Id"]), leaf)
 
 
@@ -195,13 +279,18 @@ def _blocks(
         return {}
     wanted = sorted(set(blocks))
     leaves = [index for level, index in wanted if level == 0]
+    # Pad both lists to a power of two with probes that match nothing (level/seq -1): a handful of statement
+    # shapes serve every proof, so each is compiled and prepared once instead of once per block count.
+    arms, leaf_arms = _bucket(len(wanted)), _bucket(len(leaves))
     params: dict[str, Any] = {"t": tenant_id}
-    for i, (level, index) in enumerate(wanted):
+    for i in range(arms):
+        level, index = wanted[i] if i < len(wanted) else (-1, -1)
         params[f"l{i}"], params[f"i{i}"] = level, index
-    for i, seq in enumerate(leaves):
-        params[f"s{i}"] = seq
+    for i in range(leaf_arms):
+        params[f"s{i}"] = leaves[i] if i < len(leaves) else -1
     found: dict[tuple[int, int], bytes] = {}
-    for level, index, value in session.execute(_blocks_statement(len(wanted), len(leaves)), params):
+    rows = session.connection().execute(_blocks_statement(arms, leaf_arms), params)
+    for level, index, value in rows:
         if level == -1:  # a live record's leaf: preferred over a kept level-0 row
             found[(0, int(index))] = bytes(value)
         else:
@@ -212,7 +301,11 @@ def _blocks(
     return found
 
 
-@functools.lru_cache(maxsize=256)
+def _bucket(count: int) -> int:
+    return 0 if count == 0 else 1 << (count - 1).bit_length()
+
+
+@functools.lru_cache(maxsize=64)
 def _blocks_statement(subtrees: int, leaves: int) -> TextClause:
     """A UNION ALL of primary-key point reads, one per block. Both planners turn each arm into one index
     probe; an ``OR`` of (level, index) pairs or a row-value ``IN`` let SQLite's planner (without ANALYZE

@@ -18,7 +18,7 @@ from ..clock import Clock, utcnow
 from ..store import Database, KeyRing
 from ..store._audit_models import AuditLogState
 from ._heads import HeadSigner, SignedHead
-from ._log import AppendedRecord, TreeReader, append, lock_state
+from ._log import AppendedRecord, TreeReader, append, claim, lock_state, record_time, store_record
 
 __all__ = ["INGESTION_OFF_DELAY", "AuditService", "on_success", "service_for"]
 
@@ -61,11 +61,19 @@ class AuditService:
         """Append inside the caller's transaction. Returns None when ingestion is off and the record is
         routine (high-severity records are always kept)."""
         now = self.now()
-        state = lock_state(session, tenant_id)
-        if not high_severity and state.ingestion_off_at is not None and now >= state.ingestion_off_at:
-            return None
-        appended = append(session, tenant_id, record, high_severity=high_severity, state=state)
-        if self.signer.due(state, now):
+        taken = claim(session, tenant_id, record_time(record), now=now, high_severity=high_severity)
+        if taken is not None:  # the common case: lock and take the number in one statement
+            appended = store_record(
+                session, tenant_id, record, taken.seq, taken.when, high_severity=high_severity
+            )
+            due = self.signer.due(appended.seq + 1, taken.last_head_size, taken.last_head_at, now)
+        else:
+            state = lock_state(session, tenant_id)
+            if not high_severity and state.ingestion_off_at is not None and now >= state.ingestion_off_at:
+                return None
+            appended = append(session, tenant_id, record, high_severity=high_severity, state=state)
+            due = self.signer.due(state.next_seq, state.last_head_size, state.last_head_at, now)
+        if due:
             session.flush()
             self.sign_head(session, tenant_id)
         return appended

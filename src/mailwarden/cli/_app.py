@@ -78,6 +78,9 @@ def migrate(data_dir: DataDir = None, database_url: DbUrl = None, as_json: AsJso
         console.print("database schema is current")
 
 
+GRACEFUL_SHUTDOWN_SECONDS = 5
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Address to bind (loopback by default)")] = "127.0.0.1",
@@ -111,6 +114,9 @@ def serve(
         workers=workers,
         log_level=os.environ.get("MAILWARDEN_LOG_LEVEL", "info"),
         server_header=False,
+        # Bounded shutdown: in-flight requests get this long to finish, then the process exits. Without it,
+        # an idle TLS keep-alive connection holds shutdown for asyncio's 30 s SSL close timeout.
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         **ssl,  # type: ignore[arg-type]
     )
 

@@ -11,11 +11,14 @@ value (the Default remote domain does not allow automatic forwarding).
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ..store import ConfigObject
 from ._config_objects import (
     ACCEPTED_DOMAIN,
     ADMIN_AUDIT_LOG_CONFIG,
@@ -24,8 +27,6 @@ from ._config_objects import (
     REMOTE_DOMAIN,
     SHARING_POLICY,
     TRANSPORT_CONFIG,
-    create_config_object,
-    find_config_object,
 )
 from ._views import format_size, iso
 
@@ -186,6 +187,28 @@ def seed_org_config(session: Session, tenant_id: str, initial_domain: str, now: 
         ),
         (DKIM_SIGNING_CONFIG, domain, dkim_defaults(domain, domain, now, enabled=False, key_size=2048)),
     ]
+    # One read of what exists and one flush for what is missing (not a lookup and a flush per object):
+    # every tenant creation runs this.
+    existing = {
+        (kind, name.lower())
+        for kind, name in session.execute(
+            select(ConfigObject.kind, ConfigObject.name).where(
+                ConfigObject.tenant_id == tenant_id, ConfigObject.kind.in_({kind for kind, _, _ in seeds})
+            )
+        )
+    }
     for kind, name, props in seeds:
-        if find_config_object(session, tenant_id, kind, name) is None:
-            create_config_object(session, tenant_id, kind, name, props, now)
+        if (kind, name.lower()) not in existing:
+            session.add(
+                ConfigObject(
+                    tenant_id=tenant_id,
+                    kind=kind,
+                    guid=str(uuid.uuid4()),
+                    name=name,
+                    priority=0,
+                    props=dict(props),
+                    when_created=now,
+                    when_changed=now,
+                )
+            )
+    session.flush()

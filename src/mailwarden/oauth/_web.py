@@ -141,29 +141,32 @@ def install_routes(app: FastAPI, server: OAuthServer) -> None:
     @app.post("/{tenant}/oauth2/v2.0/token", tags=["oauth"])
     async def token(tenant: str, request: Request) -> JsonResponse:
         form = await _form(request)
-        info = await run_in_threadpool(tenant_of, tenant)
         root = base(request)
-        issuer = f"{root}/{info.id}/v2.0"
-        accepted = _assertion_audiences(root, request.url.path, info)
         ip = client_ip(request)
-
+        authorization = request.headers.get("authorization")
         audit = getattr(getattr(request.app.state, "mailwarden", None), "audit", None)  # DESIGN §7
 
-        def run(store: SqlStore) -> dict[str, Any] | OAuthError:
-            result = token_request(
-                store,
-                server.service,
-                tenant_id=info.id,
-                form=form,
-                authorization=request.headers.get("authorization"),
-                token_endpoint=accepted,
-                issuer=issuer,
-                ip=ip,
-            )
-            audit_token_exchange(audit, store.session, tenant_id=info.id, form=form, result=result, ip=ip)
-            return result
-
         def preflight_then_run() -> dict[str, Any]:
+            # One worker-thread hop for the whole request (tenant lookup included): each hop costs more
+            # than the tenant cache's answer.
+            info = tenant_of(tenant)
+            issuer = f"{root}/{info.id}/v2.0"
+            accepted = _assertion_audiences(root, request.url.path, info)
+
+            def run(store: SqlStore) -> dict[str, Any] | OAuthError:
+                result = token_request(
+                    store,
+                    server.service,
+                    tenant_id=info.id,
+                    form=form,
+                    authorization=authorization,
+                    token_endpoint=accepted,
+                    issuer=issuer,
+                    ip=ip,
+                )
+                audit_token_exchange(audit, store.session, tenant_id=info.id, form=form, result=result, ip=ip)
+                return result
+
             server.read(
                 lambda store: preflight_access(store, server.service, tenant_id=info.id, form=form, ip=ip)
             )

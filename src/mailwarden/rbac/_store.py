@@ -131,7 +131,9 @@ _GENERATION = select(RbacGeneration.generation).where(RbacGeneration.tenant_id =
 
 
 def load_rbac(session: Session, tenant_id: str) -> TenantRbac:
-    generation = session.scalar(_GENERATION, {"tenant_id": tenant_id})
+    # Core execution: a one-column read needs none of the ORM's result machinery (bump_generation flushes,
+    # so no pending change can hide from this read).
+    generation = session.connection().execute(_GENERATION, {"tenant_id": tenant_id}).scalar()
     engine = session.get_bind().engine
     per_engine = _CACHE.setdefault(engine, {})
     cached = per_engine.get(tenant_id)

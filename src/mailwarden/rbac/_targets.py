@@ -141,7 +141,10 @@ _LAZY = ("EmailAddresses", "MemberOfGroup", "Members")
 def recipient_facts(session: Session, recipient_id: int) -> RecipientFacts | None:
     """Every filterable property of one recipient, keyed as ``opath.evaluate`` reads them."""
     scalars = _statements()[0]
-    row = session.execute(scalars, {"rid": recipient_id}).first()
+    # Core execution on the session's connection: the statement selects columns, not entities, so the ORM
+    # result machinery has nothing to add (it was a third of this function's time). No autoflush here: the
+    # executor flushes a write before its after-hooks read the object again.
+    row = session.connection().execute(scalars, {"rid": recipient_id}).first()
     if row is None:
         return None
     facts: dict[str, Any] = {p.key: value for p, value in zip(_SCALARS, row[:-1], strict=True)}
