@@ -237,6 +237,7 @@ def test_msal_device_flow_and_silent_refresh(tls_server: TlsServer, monkeypatch:
     assert refreshed is not None, app.acquire_token_silent_with_error([SCOPE], account=accounts[0])
     assert refreshed["access_token"] != result["access_token"]
     assert _invoke(tls_server, refreshed["access_token"]).status_code == 200
+    app.http_client.close()  # its keep-alive TLS connections would hold the server's shutdown
 
 
 @pytest.mark.slow
@@ -263,3 +264,4 @@ def test_msal_confidential_client_with_certificate(
     again = app.acquire_token_for_client(scopes=["https://outlook.office365.com/.default"])
     assert "access_token" in again, again
     assert _invoke(tls_server, again["access_token"]).status_code == 200
+    app.http_client.close()  # its keep-alive TLS connections would hold the server's shutdown

@@ -1,6 +1,8 @@
 """``mailwarden`` operator CLI: serve, migrate, tenant management, demo. Every command has ``--json``
 where it prints something a script would read."""
 
+# Server-side modules (uvicorn, the store, OAuth, the demo seeder, ...) are imported inside the commands: the
+# client commands (login, invoke, ...) share this app and must not pay for the server stack at start-up.
 from __future__ import annotations
 
 import json
@@ -10,17 +12,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-import uvicorn
 from rich.console import Console
-from sqlalchemy import select
 
 from ..clock import SystemClock, utcnow
-from ..config import load_secret_key
-from ..demo import seed_demo_tenant
-from ..directory import create_tenant
 from ..errors import ApiError, ConfigurationError
-from ..oauth import SigningKeys, ensure_builtin_clients, ensure_tls
-from ..store import KeyRing, SecretBox, Tenant
 from ._audit_cli import register_audit_commands
 from ._client_cli import register_client_commands
 from ._context import apply_overrides, close_databases, open_database, server_executor
@@ -93,6 +88,11 @@ def serve(
     ] = False,
 ) -> None:
     """Run the admin plane (InvokeCommand API and the OAuth/OIDC endpoints) with uvicorn."""
+    import uvicorn
+
+    from ..config import load_secret_key
+    from ..oauth import ensure_tls
+
     settings = apply_overrides(data_dir, database_url)
     try:
         load_secret_key(settings)
@@ -130,6 +130,9 @@ def tenant_create(
     as_json: AsJson = False,
 ) -> None:
     """Create a tenant (with its built-in public client for the CLI/SDK; sign in by device code)."""
+    from ..directory import create_tenant
+    from ..oauth import ensure_builtin_clients
+
     settings = apply_overrides(data_dir, database_url)
     db = open_database(settings)
     clock = SystemClock()
@@ -151,6 +154,10 @@ def tenant_create(
 @tenant_app.command("list")
 def tenant_list(data_dir: DataDir = None, database_url: DbUrl = None, as_json: AsJson = False) -> None:
     """List tenants."""
+    from sqlalchemy import select
+
+    from ..store import Tenant
+
     settings = apply_overrides(data_dir, database_url)
     db = open_database(settings)
     with db.unit_of_work(write=False) as uow:
@@ -179,6 +186,9 @@ def keys_rotate(
 ) -> None:
     """Start signing with a new key; what older keys signed keeps verifying (cursors: any key still in
     the ring; ``oauth``: tokens signed by the previous key of each algorithm, until they expire)."""
+    from ..oauth import SigningKeys
+    from ..store import KeyRing, SecretBox
+
     if purpose not in ("cursor", "oauth"):
         _fail(f"unknown key purpose '{purpose}' (cursor or oauth)")
     settings = apply_overrides(data_dir, database_url)
@@ -211,6 +221,8 @@ def demo(
     as_json: AsJson = False,
 ) -> None:
     """Seed a realistic demo tenant (once) and serve it."""
+    from ..demo import seed_demo_tenant
+
     settings = apply_overrides(data_dir, database_url)
     db = open_database(settings)
     executor = server_executor(settings, db)

@@ -7,6 +7,8 @@ code 0 only when everything verifies; otherwise the first bad record is named (s
 :mod:`mailwarden.audit._verify`).
 """
 
+# The audit, cmdlet and directory modules are imported inside the commands: the client commands (login,
+# invoke, ...) share the CLI app and must not pay for the server stack at start-up.
 from __future__ import annotations
 
 import base64
@@ -17,22 +19,21 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any, TextIO
+from typing import TYPE_CHECKING, Annotated, Any, TextIO
 
 import typer
 from rich.console import Console
 
-from ..audit._export import ExportSummary, export_lines
-from ..audit._prune import prune
-from ..audit._service import AuditService
-from ..audit._verify import ExportVerificationError, VerificationReport, verify_export
-from ..cmdlets import TenantInfo
-from ..cmdlets._executor import Executor
-from ..config import Settings
-from ..directory import find_tenant
 from ..errors import ApiError
 from ..principal import Principal
 from ._context import apply_overrides, open_database, server_executor
+
+if TYPE_CHECKING:
+    from ..audit._service import AuditService
+    from ..audit._verify import VerificationReport
+    from ..cmdlets import TenantInfo
+    from ..cmdlets._executor import Executor
+    from ..config import Settings
 
 __all__ = ["register_audit_commands"]
 
@@ -51,6 +52,9 @@ def _fail(message: str, code: int = 1) -> None:
 
 
 def _setup(data_dir: Path | None, database_url: str | None, tenant: str) -> tuple[Executor, TenantInfo]:
+    from ..cmdlets import TenantInfo
+    from ..directory import find_tenant
+
     settings: Settings = apply_overrides(data_dir, database_url)
     db = open_database(settings)
     executor = server_executor(settings, db)
@@ -157,6 +161,8 @@ def export(
 ) -> None:
     """Export records (JSONL, SequenceNumber order, with leaf hashes) and signed heads; a fresh head is
     signed now and also written as ``<export>.head.json``."""
+    from ..audit._export import ExportSummary, export_lines
+
     executor, info = _setup(data_dir, database_url, tenant)
     target = output / f"audit-{info.id}.jsonl" if output.is_dir() else output
     summary = ExportSummary(info.id, 0, 0)
@@ -193,6 +199,8 @@ def verify(
     as_json: AsJson = False,
 ) -> None:
     """Verify an export offline against a saved signed head; names the first bad record."""
+    from ..audit._verify import ExportVerificationError, verify_export
+
     try:
         head_json = json.loads(head.read_text(encoding="utf-8"))
         pinned = base64.b64decode(public_key, validate=True) if public_key else None
@@ -234,6 +242,8 @@ def prune_command(
     as_json: AsJson = False,
 ) -> None:
     """Delete records older than the retention (Set-AuditLogRetention), whole aligned subtrees only."""
+    from ..audit._prune import prune
+
     executor, info = _setup(data_dir, database_url, tenant)
     with executor.db.unit_of_work(write=True) as uow:
         result = prune(uow.session, _service(executor), info.id)

@@ -3,6 +3,8 @@ and ``ca`` (conditional access). ``--tenant`` takes the tenant id or its initial
 ``mailwarden mfa enroll-totp`` is how the first administrator is bootstrapped (secret + otpauth URI, or a QR code
 in the terminal)."""
 
+# The identity, audit, RBAC, directory and store modules (and segno) are imported inside the commands: the
+# client commands (login, invoke, ...) share the CLI app and must not pay for the server stack at start-up.
 from __future__ import annotations
 
 import json
@@ -10,21 +12,18 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
-import segno
 import typer
 from rich.console import Console
 
-from ..audit._identity_events import identity_audit_hook
-from ..audit._service import AuditService
 from ..clock import SystemClock
-from ..directory import find_tenant
 from ..errors import ApiError, ConfigurationError, NotFoundError
-from ..identity import ACTIONS, IdentityService, RecordedEvent, UserInfo
-from ..rbac import add_principal_to_role_groups
-from ..store import KeyRing, SecretBox, UnitOfWork
 from ._context import apply_overrides, open_database
+
+if TYPE_CHECKING:
+    from ..identity import IdentityService, RecordedEvent, UserInfo
+    from ..store import UnitOfWork
 
 __all__ = ["register_identity_commands"]
 
@@ -38,6 +37,9 @@ UpnOpt = Annotated[str, typer.Option("--upn", help="User principal name (user@do
 PasswordStdin = Annotated[
     bool, typer.Option("--password-stdin", help="Read the password from standard input (one line)")
 ]
+# mailwarden.identity.ACTIONS, for the help of `ca policy add` without importing the identity stack
+# (tests/test_cli_startup.py checks that the two agree).
+_CA_ACTIONS = ("block_outside_locations", "require_mfa", "require_phishing_resistant_mfa")
 
 
 def _fail(message: str, code: int = 1) -> NoReturn:
@@ -61,6 +63,11 @@ def _service(
     on_event: Callable[[UnitOfWork, RecordedEvent], None] | None = None,
 ) -> IdentityService:
     """``on_event`` runs inside the unit of work of each identity event, before its audit record."""
+    from ..audit._identity_events import identity_audit_hook
+    from ..audit._service import AuditService
+    from ..identity import IdentityService
+    from ..store import KeyRing, SecretBox
+
     settings = apply_overrides(data_dir, database_url)
     with _errors():
         db = open_database(settings)
@@ -80,6 +87,8 @@ def _service(
 
 
 def _tenant_id(service: IdentityService, ref: str) -> str:
+    from ..directory import find_tenant
+
     with service.db.unit_of_work(write=False) as uow:
         row = find_tenant(uow.session, ref)
         if row is None:
@@ -138,6 +147,8 @@ def register_identity_commands(app: typer.Typer) -> None:
         as_json: AsJson = False,
     ) -> None:
         """Create an account (linked to the mailbox with the same UPN when there is one)."""
+        from ..rbac import add_principal_to_role_groups
+
         password = _read_password(password_stdin)
         groups = tuple(role_group or ())
 
@@ -230,6 +241,8 @@ def register_identity_commands(app: typer.Typer) -> None:
     ) -> None:
         """Give the user an authenticator-app secret (replaces any previous one). Without --json, shows a QR
         code in the terminal."""
+        import segno
+
         service = _service(data_dir, database_url)
         user = _user(service, _tenant_id(service, tenant), upn)
         with _errors():
@@ -383,7 +396,7 @@ def register_identity_commands(app: typer.Typer) -> None:
     def policy_add(
         tenant: TenantOpt,
         name: Annotated[str, typer.Option("--name")],
-        action: Annotated[str, typer.Option("--action", help=" | ".join(ACTIONS))],
+        action: Annotated[str, typer.Option("--action", help=" | ".join(_CA_ACTIONS))],
         all_users: Annotated[bool, typer.Option("--all-users", help="Assign to every user")] = False,
         user: Annotated[list[str] | None, typer.Option("--user", help="User UPN or id (repeatable)")] = None,
         role_group: Annotated[

@@ -1,6 +1,8 @@
 """Operator commands of the authorization server: ``mailwarden app create`` (confidential clients for
 unattended jobs, RFC 6749 §2 / RFC 7523 §2.2) and ``mailwarden ca-path`` (the local CA of ``serve --tls``)."""
 
+# The OAuth, RBAC and directory modules are imported inside the commands: the client commands (login,
+# invoke, ...) share the CLI app and must not pay for the server stack at start-up.
 from __future__ import annotations
 
 import json
@@ -11,10 +13,7 @@ import typer
 from rich.console import Console
 
 from ..clock import SystemClock, utcnow
-from ..directory import find_tenant
 from ..errors import ApiError
-from ..oauth import ca_path, register_app
-from ..rbac import add_principal_to_role_groups
 from ._context import apply_overrides, open_database
 
 __all__ = ["register_oauth_commands"]
@@ -44,6 +43,10 @@ def register_oauth_commands(app: typer.Typer) -> None:
         as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False,
     ) -> None:
         """Register an app authenticating with a certificate (--cert) or a client secret (--secret)."""
+        from ..directory import find_tenant
+        from ..oauth import register_app
+        from ..rbac import add_principal_to_role_groups
+
         if (cert is None) == (not secret):
             console.print("[red]error:[/red] give exactly one of --cert PEM or --secret")
             raise typer.Exit(1)
@@ -91,6 +94,8 @@ def register_oauth_commands(app: typer.Typer) -> None:
         data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Data directory")] = None,
     ) -> None:
         """Print the local CA certificate of `serve --tls` (set REQUESTS_CA_BUNDLE to it)."""
+        from ..oauth import ca_path
+
         settings = apply_overrides(data_dir, None)
         path = ca_path(settings.data_dir)
         if not path.exists():

@@ -11,23 +11,24 @@ may be done as a user (``--as``: an approver, never the requester) or, without `
 (the system principal, which PAM counts as an approver: it already has the database in hand).
 """
 
+# The cmdlet, directory and store modules (and SQLAlchemy) are imported inside the helpers: the client
+# commands (login, invoke, ...) share the CLI app and must not pay for the server stack at start-up.
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
-from sqlalchemy import select
 
-from ..cmdlets import TenantInfo
-from ..cmdlets._executor import Executor
-from ..directory import find_tenant
 from ..errors import ApiError, ConfigurationError
 from ..principal import Principal
-from ..store._identity_models import IdentityUser
 from ._context import apply_overrides, open_database, server_executor
+
+if TYPE_CHECKING:
+    from ..cmdlets import TenantInfo
+    from ..cmdlets._executor import Executor
 
 __all__ = ["register_rbac_commands"]
 
@@ -50,6 +51,9 @@ def _fail(message: str, code: int = 1) -> NoReturn:
 def _setup(
     data_dir: Path | None, database_url: str | None, tenant: str | None
 ) -> tuple[Executor, TenantInfo]:
+    from ..cmdlets import TenantInfo
+    from ..directory import find_tenant
+
     if tenant is None:
         _fail("--tenant is required")
     try:
@@ -66,6 +70,10 @@ def _setup(
 
 
 def _principal(executor: Executor, info: TenantInfo, upn: str | None) -> Principal:
+    from sqlalchemy import select
+
+    from ..store._identity_models import IdentityUser
+
     if upn is None:
         return Principal(info.id, "system", "System", "system")
     with executor.db.unit_of_work(write=False) as uow:
