@@ -9,6 +9,7 @@ from sqlalchemy import event, update
 from mailwarden.clock import FakeClock, utcnow
 from mailwarden.demo import bulk_mailboxes
 from mailwarden.directory import create_tenant, try_resolve_recipient
+from mailwarden.rbac import recipient_facts
 from mailwarden.store import Database, Recipient
 
 
@@ -72,3 +73,22 @@ def test_flush_and_bulk_update_reset_the_memo(db: Database, clock: FakeClock) ->
         uow.session.flush()
         assert try_resolve_recipient(uow.session, tenant_id, name) == []
         uow.session.rollback()
+
+
+def test_scope_facts_read_narrowly_still_answer_every_key(db: Database, clock: FakeClock) -> None:
+    """RBAC reads a target's facts with only the columns its scopes use; any other fact a decision reads
+    must still come back, the same as from a full read."""
+    tenant_id = _tenant(db, clock)
+    name = _first_name(db, tenant_id)
+    with db.unit_of_work(write=False) as uow:
+        (row,) = try_resolve_recipient(uow.session, tenant_id, name)
+        full = recipient_facts(uow.session, row.id)
+        narrow = recipient_facts(uow.session, row.id, frozenset({"Name"}))
+        assert full is not None
+        assert narrow is not None
+        assert narrow["Name"] == full["Name"] == name
+        assert narrow["Department"] == full["Department"]  # not preloaded: read on first use
+        assert narrow["ManagedByGuids"] == full["ManagedByGuids"]
+        assert dict(narrow) == dict(full)
+        assert len(narrow) == len(full)
+        assert recipient_facts(uow.session, -1, frozenset({"Name"})) is None

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import false, or_
 
 from ..cmdlets._invocation import Invocation, Listing
-from ..cmdlets.opath import compile_filter
+from ..cmdlets.opath import Comparison, Node, Not, compile_filter, parse
 from ..directory._views import RECIPIENT_PROPERTIES
 from ..errors import AccessDeniedError
 from ..store import Recipient
@@ -42,6 +43,7 @@ class CallAuthorization:
     decision: Decision
     target_ids: list[int] = field(default_factory=list)
     checked: bool = False  # whether the write was scope-checked (then it is re-checked after)
+    facts_keys: frozenset[str] | None = None  # the target facts the scopes read (see _facts_keys)
 
 
 def _needs_target(grants: list[Grant], snap: TenantRbac, cmdlet: str, writes: bool) -> bool:
@@ -67,6 +69,39 @@ def _self_guid(inv: Invocation) -> str | None:
         return None
     guid = inv.session.get(Recipient, recipient)
     return None if guid is None else guid.guid.lower()
+
+
+_NAMING = frozenset({"Name", "Guid"})  # what denial messages and relative scopes commonly read
+
+
+@cache
+def _filter_keys(text: str) -> frozenset[str]:
+    """The recipient facts a scope filter reads (unknown names are skipped: they load on first use)."""
+    keys: set[str] = set()
+    stack: list[Node] = [parse(text, parameter="RecipientRestrictionFilter")] if text else []
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Comparison):
+            prop = RECIPIENT_PROPERTIES.get(node.prop)
+            if prop is not None:
+                keys.add(prop.key)
+        elif isinstance(node, Not):
+            stack.append(node.operand)
+        else:
+            stack.extend((node.left, node.right))
+    return frozenset(keys)
+
+
+def _facts_keys(grants: list[Grant], exclusive: list[ScopeRule], cmdlet: str) -> frozenset[str]:
+    """The facts this call's scopes will read, so the target is read with those columns only (any other
+    fact a decision reads is loaded on first use, so a wrong guess costs time, never correctness)."""
+    keys = set(_NAMING)
+    for grant in grants:
+        if grant.scope is not None and cmdlet in grant.entries:
+            keys |= _filter_keys(grant.scope.filter)
+    for scope in exclusive:
+        keys |= _filter_keys(scope.filter)
+    return frozenset(keys)
 
 
 def authorize(inv: Invocation) -> CallAuthorization:
@@ -97,8 +132,9 @@ def authorize(inv: Invocation) -> CallAuthorization:
         auth.checked = spec.writes
         self_guid = _self_guid(inv) if _uses_self(grants, cmdlet) else None
         decision: Decision | None = None
+        auth.facts_keys = _facts_keys(grants, auth.exclusive, cmdlet)
         for rid in ids:
-            facts = recipient_facts(inv.session, rid)
+            facts = recipient_facts(inv.session, rid, auth.facts_keys)
             if facts is None:
                 continue
             req = Request(spec.name, supplied, spec.writes, kind, facts, text, self_guid)
@@ -148,8 +184,9 @@ def _after(inv: Invocation, result: CallResult) -> None:
         return
     ids = list(dict.fromkeys([*auth.target_ids, *_created_ids(inv, result)]))
     base = auth.request
+    keys = auth.facts_keys or _facts_keys(auth.grants, auth.exclusive, inv.spec.name.lower())
     for rid in ids:
-        facts = recipient_facts(inv.session, rid)
+        facts = recipient_facts(inv.session, rid, keys)
         if facts is None:  # removed by the call
             continue
         req = Request(

@@ -19,6 +19,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, aliased
 
 from ..cmdlets._registry import CmdletSpec, ParamType
+from ..cmdlets.opath import FilterProperty
 from ..directory._resolve import try_resolve_recipient
 from ..directory._views import RECIPIENT_PROPERTIES
 from ..store import GroupMember, ProxyAddress, Recipient
@@ -78,17 +79,31 @@ def resolve_targets(
     return text, [r.id for r in try_resolve_recipient(session, tenant_id, text)]
 
 
-_SCALARS = [p for p in RECIPIENT_PROPERTIES if p.column is not None and not p.multivalued]
+_SCALARS = tuple(p for p in RECIPIENT_PROPERTIES if p.column is not None and not p.multivalued)
+_LAZY = ("EmailAddresses", "MemberOfGroup", "Members")
+_DERIVED = "ManagedByGuids"  # from the props JSON
+_SCALAR_KEYS = frozenset(p.key for p in _SCALARS) | {_DERIVED}
+_ALL_KEYS = _SCALAR_KEYS | frozenset(_LAZY)
 
 
 @cache
-def _statements() -> tuple[Any, Any, Any, Any]:
-    """The four statements of :func:`recipient_facts`, built once: constructing the select of every
-    filterable property (aliased joins included) costs far more than running it, and a statement built once
-    also hits SQLAlchemy's compiled-statement cache (bench/rbac.py: ~45 ms of a ~75 ms Set-Mailbox)."""
+def _scalar_statement(keys: frozenset[str] | None) -> tuple[Any, tuple[FilterProperty, ...], bool]:
+    """The select of the scalar facts named by ``keys`` (all when None), built once per key set:
+    constructing the select of every filterable property costs far more than running it, a select of the
+    few a scope reads costs a fraction of one of all of them, and a statement built once also hits
+    SQLAlchemy's compiled-statement cache."""
+    props = _SCALARS if keys is None else tuple(p for p in _SCALARS if p.key in keys)
+    with_props = keys is None or _DERIVED in keys
+    columns: list[Any] = [p.column.label(f"c{i}") for i, p in enumerate(props)]  # type: ignore[union-attr]
+    if with_props:
+        columns.append(Recipient.props.label("_props"))
+    columns.append(Recipient.id.label("_id"))  # so a row exists even when no column is asked for
+    return select(*columns).where(Recipient.id == bindparam("rid")), props, with_props
+
+
+@cache
+def _multi_statements() -> dict[str, Any]:
     rid: Any = bindparam("rid")
-    columns = [p.column.label(f"c{i}") for i, p in enumerate(_SCALARS)]  # type: ignore[union-attr]
-    scalars = select(*columns, Recipient.props.label("_props")).where(Recipient.id == rid)
     addresses = select(ProxyAddress.address).where(ProxyAddress.recipient_id == rid)
     group = aliased(Recipient)
     member_of = (
@@ -102,52 +117,66 @@ def _statements() -> tuple[Any, Any, Any, Any]:
         .join(GroupMember, GroupMember.member_id == member.id)
         .where(GroupMember.group_id == rid)
     )
-    return scalars, addresses, member_of, members
+    return {"EmailAddresses": addresses, "MemberOfGroup": member_of, "Members": members}
+
+
+def _read_scalars(session: Session, recipient_id: int, keys: frozenset[str] | None) -> dict[str, Any] | None:
+    statement, props, with_props = _scalar_statement(keys)
+    # Core execution on the session's connection: the statement selects columns, not entities, so the ORM
+    # result machinery has nothing to add. No autoflush here: the executor flushes a write before its
+    # after-hooks read the object again.
+    row = session.connection().execute(statement, {"rid": recipient_id}).first()
+    if row is None:
+        return None
+    facts: dict[str, Any] = {p.key: value for p, value in zip(props, row[: len(props)], strict=True)}
+    if with_props:
+        facts[_DERIVED] = [str(g).lower() for g in (row[len(props)] or {}).get("ManagedBy", [])]
+    return facts
 
 
 class RecipientFacts(Mapping[str, Any]):
-    """The facts of one recipient: scalar properties read eagerly (one query), the multi-valued ones
-    (``EmailAddresses``, ``MemberOfGroup``, ``Members``) on first use — most scopes never look at them, and
-    every write is checked twice (before and after). Used within the call's session only."""
+    """The facts of one recipient, read as they are needed: the scalar properties the caller expects to
+    need in one query up front (every one of them when it names none), any other scalar then loads them
+    all, the multi-valued ones (``EmailAddresses``, ``MemberOfGroup``, ``Members``) on first use. A key
+    that is not preloaded is therefore never missing, only read later. Used within the call's session only."""
 
-    def __init__(self, session: Session, recipient_id: int, scalars: dict[str, Any]) -> None:
+    def __init__(self, session: Session, recipient_id: int, scalars: dict[str, Any], complete: bool) -> None:
         self._session = session
         self._id = recipient_id
         self._data = scalars
+        self._complete = complete
 
     def _load(self, key: str) -> None:
-        _, addresses, member_of, members = _statements()
-        statement = {"EmailAddresses": addresses, "MemberOfGroup": member_of, "Members": members}[key]
-        self._data[key] = list(self._session.scalars(statement, {"rid": self._id}))
+        if key in _LAZY:
+            self._data[key] = list(self._session.scalars(_multi_statements()[key], {"rid": self._id}))
+        elif key in _SCALAR_KEYS and not self._complete:
+            scalars = _read_scalars(self._session, self._id, None)
+            if scalars is None:
+                raise KeyError(key)  # removed since: the caller sees the object as gone
+            self._data.update(scalars)
+            self._complete = True
 
     def __getitem__(self, key: str) -> Any:
-        if key not in self._data and key in _LAZY:
+        if key not in self._data:
             self._load(key)
         return self._data[key]
 
     def __iter__(self) -> Iterator[str]:
-        for key in _LAZY:
+        for key in _ALL_KEYS:
             if key not in self._data:
                 self._load(key)
         return iter(self._data)
 
     def __len__(self) -> int:
-        return len(set(self._data) | set(_LAZY))
+        return len(_ALL_KEYS)
 
 
-_LAZY = ("EmailAddresses", "MemberOfGroup", "Members")
-
-
-def recipient_facts(session: Session, recipient_id: int) -> RecipientFacts | None:
-    """Every filterable property of one recipient, keyed as ``opath.evaluate`` reads them."""
-    scalars = _statements()[0]
-    # Core execution on the session's connection: the statement selects columns, not entities, so the ORM
-    # result machinery has nothing to add (it was a third of this function's time). No autoflush here: the
-    # executor flushes a write before its after-hooks read the object again.
-    row = session.connection().execute(scalars, {"rid": recipient_id}).first()
-    if row is None:
+def recipient_facts(
+    session: Session, recipient_id: int, keys: frozenset[str] | None = None
+) -> RecipientFacts | None:
+    """Every filterable property of one recipient, keyed as ``opath.evaluate`` reads them; ``keys`` are
+    the ones to read up front (the rest are read on first use)."""
+    scalars = _read_scalars(session, recipient_id, keys)
+    if scalars is None:
         return None
-    facts: dict[str, Any] = {p.key: value for p, value in zip(_SCALARS, row[:-1], strict=True)}
-    props = row[-1] or {}
-    facts["ManagedByGuids"] = [str(g).lower() for g in props.get("ManagedBy", [])]
-    return RecipientFacts(session, recipient_id, facts)
+    return RecipientFacts(session, recipient_id, scalars, keys is None)
