@@ -9,7 +9,13 @@ import pytest
 from _identity_helpers import PASSWORD, SoftAuthenticator, code_at, make_service
 
 from mailwarden.clock import FakeClock
-from mailwarden.identity import FreshSignInRequired, IdentityService, InvalidCode, SignInTicket
+from mailwarden.identity import (
+    FreshSignInRequired,
+    IdentityService,
+    InvalidCode,
+    SignInThrottled,
+    SignInTicket,
+)
 from mailwarden.store import Database
 
 from conftest import TenantHandle
@@ -121,3 +127,38 @@ def test_registration_needs_fresh_sign_in(db: Database, clock: FakeClock, tenant
     clock.advance(timedelta(minutes=6))
     with pytest.raises(FreshSignInRequired):
         service.webauthn_registration_options(tenant.id, ticket.session_id, rp_id=RP_ID)
+
+
+def test_refused_assertions_are_throttled(db: Database, clock: FakeClock, tenant: TenantHandle) -> None:
+    """WebAuthn has its own counter, as the OTP and recovery codes do: after the free failures even a valid
+    assertion waits (nothing is verified while throttled), and a success resets the count."""
+    service, ticket, _ = _admin_with_totp(db, clock, tenant)
+    key = SoftAuthenticator(RP_ID, ORIGIN)
+    options = service.webauthn_registration_options(tenant.id, ticket.session_id, rp_id=RP_ID)
+    service.register_webauthn(
+        tenant.id, ticket.session_id, key.register(options), rp_id=RP_ID, origin=ORIGIN, name="k"
+    )
+    phish = SoftAuthenticator(RP_ID, "https://evil.example", key=key.key, credential_id=key.credential_id)
+    for _ in range(service.lockout.free_failures + 1):  # the free ones, and one that sets a delay
+        options = service.webauthn_authentication_options(
+            tenant.id, rp_id=RP_ID, session_id=ticket.session_id
+        )
+        with pytest.raises(InvalidCode):
+            service.step_up_webauthn(
+                tenant.id, ticket.session_id, phish.sign(options), rp_id=RP_ID, origin=ORIGIN
+            )
+    options = service.webauthn_authentication_options(tenant.id, rp_id=RP_ID, session_id=ticket.session_id)
+    valid = key.sign(options, counter=1)
+    with pytest.raises(SignInThrottled) as throttled:
+        service.step_up_webauthn(tenant.id, ticket.session_id, valid, rp_id=RP_ID, origin=ORIGIN)
+    clock.advance(timedelta(seconds=throttled.value.retry_after))
+    service.step_up_webauthn(tenant.id, ticket.session_id, valid, rp_id=RP_ID, origin=ORIGIN)  # not consumed
+    # The success reset the counter: the free failures are free again.
+    for _ in range(service.lockout.free_failures):
+        options = service.webauthn_authentication_options(
+            tenant.id, rp_id=RP_ID, session_id=ticket.session_id
+        )
+        with pytest.raises(InvalidCode):
+            service.step_up_webauthn(
+                tenant.id, ticket.session_id, phish.sign(options), rp_id=RP_ID, origin=ORIGIN
+            )

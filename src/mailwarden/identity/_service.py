@@ -234,10 +234,14 @@ class IdentityService:
             self._event(uow, tenant_id, user_id, kind, ip=ip, **detail)
 
     @contextmanager
-    def _failures_recorded(self, tenant_id: str, stage: str, method: str) -> Iterator[_Attempt]:
+    def _failures_recorded(
+        self, tenant_id: str, stage: str, method: str, *, refusals: bool = True
+    ) -> Iterator[_Attempt]:
         """Wrap a second-factor attempt: a wrong code (``mfa_failed``) or a throttled/locked one
         (``sign_in_throttled``) is recorded once the body has named the user (``attempt.user_id``; an
-        expired or unknown pending sign-in names nobody and records nothing), then re-raised."""
+        expired or unknown pending sign-in names nobody and records nothing), then re-raised.
+        ``refusals=False``: the attempt records its own refusals (WebAuthn's ``webauthn_refused``, in its
+        transaction), so only throttling is recorded here."""
         attempt = _Attempt()
         try:
             yield attempt
@@ -249,7 +253,7 @@ class IdentityService:
                 )  # fmt: skip
             raise
         except InvalidCode as exc:
-            if attempt.user_id is not None:
+            if attempt.user_id is not None and refusals:
                 self._record_failure(
                     tenant_id, attempt.user_id, attempt.ip, "mfa_failed", stage=stage, method=method,
                     reason=str(exc),
@@ -985,6 +989,10 @@ class IdentityService:
     ) -> InvalidCode | None:
         session = uow.session
         user = self._require_user(session, row.tenant_id, row.user_id)
+        # Own throttle, like the OTP and recovery-code counters: a refused assertion counts (it is returned,
+        # not raised, so the count commits); a locked counter raises before anything is verified.
+        throttle = [f"hwk:{user.id}"]
+        check_and_count(session, self.lockout, row.tenant_id, throttle, self._now())
         try:
             challenge = self._take_challenge(row, "authenticate")
             cred_id = assertion_credential_id(credential)
@@ -1013,6 +1021,7 @@ class IdentityService:
             self._event(uow, row.tenant_id, user.id, "webauthn_refused", ip=row.ip, reason=str(exc))
             return exc
         cred.last_used_at = self._now()
+        reset_counters(session, row.tenant_id, throttle)
         return None
 
     def complete_with_webauthn(
@@ -1024,25 +1033,29 @@ class IdentityService:
         rp_id: str,
         origin: str,
     ) -> SignInTicket:
-        with self.db.unit_of_work() as uow:
-            pending = self._pending(uow.session, tenant_id, pending_secret, states=("pending",))
-            failure = self._webauthn_attempt(uow, pending, credential, rp_id, origin)
-            ticket = self._promote(uow, pending, "hwk") if failure is None else None
-        if failure is not None:
-            raise failure
+        with self._failures_recorded(tenant_id, "sign_in", "webauthn", refusals=False) as attempt:
+            with self.db.unit_of_work() as uow:
+                pending = self._pending(uow.session, tenant_id, pending_secret, states=("pending",))
+                attempt.user_id, attempt.ip = pending.user_id, pending.ip
+                failure = self._webauthn_attempt(uow, pending, credential, rp_id, origin)
+                ticket = self._promote(uow, pending, "hwk") if failure is None else None
+            if failure is not None:
+                raise failure
         assert ticket is not None
         return ticket
 
     def step_up_webauthn(
         self, tenant_id: str, session_id: str, credential: str | dict[str, Any], *, rp_id: str, origin: str
     ) -> None:
-        with self.db.unit_of_work() as uow:
-            row = self._active(uow.session, tenant_id, session_id)
-            failure = self._webauthn_attempt(uow, row, credential, rp_id, origin)
-            if failure is None:
-                self._stepped_up(uow, row, "hwk")
-        if failure is not None:
-            raise failure
+        with self._failures_recorded(tenant_id, "step_up", "webauthn", refusals=False) as attempt:
+            with self.db.unit_of_work() as uow:
+                row = self._active(uow.session, tenant_id, session_id)
+                attempt.user_id, attempt.ip = row.user_id, row.ip
+                failure = self._webauthn_attempt(uow, row, credential, rp_id, origin)
+                if failure is None:
+                    self._stepped_up(uow, row, "hwk")
+            if failure is not None:
+                raise failure
 
     # --- factor listing and removal -------------------------------------------------------------------------------
 
