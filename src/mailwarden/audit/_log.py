@@ -115,7 +115,7 @@ class Claim:
     last_head_at: datetime | None
 
 
-def _claim_statement(*, when_off: bool) -> Any:
+def _claim_statement(*, even_when_off: bool) -> Any:
     state = AuditLogState
     when: Any = bindparam("when", type_=DateTime())
     stmt = (
@@ -129,15 +129,15 @@ def _claim_statement(*, when_off: bool) -> Any:
         )
         .returning(state.next_seq, state.last_time, state.last_head_size, state.last_head_at)
     )
-    if not when_off:  # routine records are dropped once ingestion is off: take no number for them
+    if not even_when_off:  # routine records are dropped once ingestion is off: take no number for them
         stmt = stmt.where(
             or_(state.ingestion_off_at.is_(None), state.ingestion_off_at > bindparam("now", type_=DateTime()))
         )
     return stmt
 
 
-_CLAIM = _claim_statement(when_off=False)
-_CLAIM_ALWAYS = _claim_statement(when_off=True)
+_CLAIM = _claim_statement(even_when_off=False)
+_CLAIM_ALWAYS = _claim_statement(even_when_off=True)
 
 
 def claim(

@@ -38,6 +38,7 @@ __all__ = [
     "create_config_object",
     "ensure_config_name_free",
     "find_config_object",
+    "new_config_object",
     "not_found",
     "renumber",
     "require_config_object",
@@ -129,7 +130,24 @@ def create_config_object(
     guid: str | None = None,
 ) -> ConfigObject:
     ensure_config_name_free(session, tenant_id, kind, name)
-    row = ConfigObject(
+    row = new_config_object(tenant_id, kind, name, props, now, priority=priority, guid=guid)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def new_config_object(
+    tenant_id: str,
+    kind: str,
+    name: str,
+    props: dict[str, Any],
+    now: datetime,
+    *,
+    priority: int = 0,
+    guid: str | None = None,
+) -> ConfigObject:
+    """A new (unsaved) configuration object; callers check the name is free first."""
+    return ConfigObject(
         tenant_id=tenant_id,
         kind=kind,
         guid=guid or str(uuid.uuid4()),
@@ -139,9 +157,6 @@ def create_config_object(
         when_created=now,
         when_changed=now,
     )
-    session.add(row)
-    session.flush()
-    return row
 
 
 def update_config_object(

@@ -11,7 +11,6 @@ value (the Default remote domain does not allow automatic forwarding).
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 from typing import Any
 
@@ -27,6 +26,7 @@ from ._config_objects import (
     REMOTE_DOMAIN,
     SHARING_POLICY,
     TRANSPORT_CONFIG,
+    new_config_object,
 )
 from ._views import format_size, iso
 
@@ -199,16 +199,5 @@ def seed_org_config(session: Session, tenant_id: str, initial_domain: str, now: 
     }
     for kind, name, props in seeds:
         if (kind, name.lower()) not in existing:
-            session.add(
-                ConfigObject(
-                    tenant_id=tenant_id,
-                    kind=kind,
-                    guid=str(uuid.uuid4()),
-                    name=name,
-                    priority=0,
-                    props=dict(props),
-                    when_created=now,
-                    when_changed=now,
-                )
-            )
+            session.add(new_config_object(tenant_id, kind, name, props, now))
     session.flush()
