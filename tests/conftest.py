@@ -221,7 +221,7 @@ def issue_user_token(
         store = SqlStore(uow.session)
         client = store.client(tenant_id, ensure_builtin_clients_id(db, tenant_id))
         assert client is not None
-        body, _ = service.issue_for_user(
+        unsigned, _ = service.prepare_for_user(
             store,
             issuer=issuer_for(base_url, tenant_id),
             client=client,
@@ -229,6 +229,7 @@ def issue_user_token(
             scopes=parse_scopes(f"{RESOURCE}/{DELEGATED_SCOPE}"),
             ip="127.0.0.1",
         )
+        body = service.minter.finish(unsigned)
     token: str = body["access_token"]
     return token
 

@@ -154,7 +154,8 @@ MANDATORY = {
 
 
 def check_bad_parameters(cmdlet: str, api: Api, db: Database) -> None:
-    """(a) unknown name, (b) wrongly typed value, (c) each missing mandatory parameter: 400 naming it."""
+    """(a) unknown name, (b) wrongly typed value, (c) each missing mandatory parameter, (d) a NUL in a
+    string: 400 naming it."""
     valid = params_of(api, SCENARIOS[cmdlet])
     before = table_snapshot(db)
 
@@ -167,6 +168,12 @@ def check_bad_parameters(cmdlet: str, api: Api, db: Database) -> None:
     assert err["code"] == "ParameterBindingException"
     assert f"'{param.name}'" in err["message"]
     assert err["details"][0]["target"] == param.name
+
+    # (d) a NUL character in a string value: no directory value holds one (and PostgreSQL text cannot).
+    for name in [k for k, v in valid.items() if isinstance(v, str)][:1]:
+        err = api.error(cmdlet, 400, **{**valid, name: valid[name] + "\x00"})
+        assert err["code"] == "ParameterBindingException"
+        assert err["details"][0]["target"] == name
 
     for missing in MANDATORY[cmdlet]:
         assert missing in valid, "the scenario passes every mandatory parameter"

@@ -101,6 +101,7 @@ def test_heads_proofs_and_keys_verify(api: Api) -> None:
     )
     missing = _get(api, "/audit/proofs/inclusion", recordId="00000000-0000-0000-0000-000000000000")
     assert missing.status_code == 404
+    assert _get(api, "/audit/proofs/inclusion", recordId="\x00").status_code == 400  # fuzz: was a 500 on PG
     assert _get(api, "/audit/proofs/consistency", first=5, second=10**9).status_code == 400
 
 

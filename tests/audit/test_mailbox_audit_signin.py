@@ -5,6 +5,7 @@ endpoint."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -13,7 +14,7 @@ from starlette.testclient import TestClient
 
 from mailwarden.clock import FakeClock, utcnow
 from mailwarden.errors import AccessDeniedError
-from mailwarden.identity import IdentityService, InvalidCredentials
+from mailwarden.identity import IdentityService, InvalidCredentials, UserInfo
 from mailwarden.oauth import (
     DELEGATED_SCOPE,
     RESOURCE,
@@ -120,6 +121,39 @@ def test_conditional_access_denial_is_high_severity(
     assert denial[0].data["ClientIP"] == "203.0.113.9"
 
 
+@dataclass(frozen=True)
+class _Family:
+    family_id: str
+    token: str
+
+
+def _refresh_family(
+    identity: IdentityService, tenant: TenantHandle, db: Database, clock: FakeClock
+) -> tuple[UserInfo, str, _Family]:
+    """A user signed in with a password and a refresh-token family of the built-in CLI client."""
+    user = identity.create_user(tenant.id, f"ada@{tenant.domain}", TEST_PASSWORD)
+    ticket = identity.sign_in_password(tenant.id, user.upn, TEST_PASSWORD, ip="127.0.0.1")
+    cli_id = ensure_builtin_clients_id(db, tenant.id)
+    keys = SigningKeys(db, SecretBox(SECRET.encode()), clock)
+    keys.signing_key()  # created in a transaction of its own, before the grant's
+    service = TokenService(TokenMinter(keys), lambda: identity, Lifetimes(), clock)
+    sign_in = SignIn(user.user_id, user.upn, user.display_name, ("pwd",), "1", 0, ticket.session_id, ())
+    with db.unit_of_work() as uow:
+        store = SqlStore(uow.session)
+        client = store.client(tenant.id, cli_id)
+        assert client is not None
+        body, family = service.prepare_for_user(
+            store,
+            issuer=issuer_for("http://testserver", tenant.id),
+            client=client,
+            sign_in=sign_in,
+            scopes=parse_scopes(f"{RESOURCE}/{DELEGATED_SCOPE} offline_access"),
+            ip="127.0.0.1",
+        )
+    assert family is not None
+    return user, cli_id, _Family(family.id, body["refresh_token"])
+
+
 def _token(client: TestClient, domain: str, **form: str) -> Any:
     return client.post(f"/{domain}/oauth2/v2.0/token", data=form)
 
@@ -151,27 +185,8 @@ def test_refresh_token_reuse_is_high_severity(
     app_client: TestClient, tenant: TenantHandle, db: Database, clock: FakeClock
 ) -> None:
     identity = _identity(app_client)
-    user = identity.create_user(tenant.id, f"ada@{tenant.domain}", TEST_PASSWORD)
-    ticket = identity.sign_in_password(tenant.id, user.upn, TEST_PASSWORD, ip="127.0.0.1")
-    cli_id = ensure_builtin_clients_id(db, tenant.id)
-    keys = SigningKeys(db, SecretBox(SECRET.encode()), clock)
-    keys.signing_key()  # created in a transaction of its own, before the grant's
-    service = TokenService(TokenMinter(keys), lambda: identity, Lifetimes(), clock)
-    sign_in = SignIn(user.user_id, user.upn, user.display_name, ("pwd",), "1", 0, ticket.session_id, ())
-    with db.unit_of_work() as uow:
-        store = SqlStore(uow.session)
-        client = store.client(tenant.id, cli_id)
-        assert client is not None
-        body, family = service.issue_for_user(
-            store,
-            issuer=issuer_for("http://testserver", tenant.id),
-            client=client,
-            sign_in=sign_in,
-            scopes=parse_scopes(f"{RESOURCE}/{DELEGATED_SCOPE} offline_access"),
-            ip="127.0.0.1",
-        )
-    assert family is not None
-    refresh = {"grant_type": "refresh_token", "client_id": cli_id, "refresh_token": body["refresh_token"]}
+    user, cli_id, family = _refresh_family(identity, tenant, db, clock)
+    refresh = {"grant_type": "refresh_token", "client_id": cli_id, "refresh_token": family.token}
     first = _token(app_client, tenant.domain, **refresh)
     assert first.status_code == 200, first.text
     reused = _token(app_client, tenant.domain, **refresh)
@@ -186,5 +201,44 @@ def test_refresh_token_reuse_is_high_severity(
     reuse = [r for r in records if r.operation.startswith("Refresh token reuse")]
     assert len(reuse) == 1
     assert reuse[0].high_severity
-    assert reuse[0].data["ObjectId"] == family.id
+    assert reuse[0].data["ObjectId"] == family.family_id
     assert reuse[0].data["UserId"] == user.upn
+
+
+def test_conditional_access_denies_grants_inside_their_transaction(
+    app_client: TestClient, tenant: TenantHandle, db: Database, clock: FakeClock
+) -> None:
+    """Conditional access runs inside the grant's write transaction; the denial is recorded once, after
+    that transaction rolled back (a nested writer would wait on the grant's own lock), and the refused
+    grant changed nothing: the refresh token is still unused, the app got no token."""
+    identity = _identity(app_client)
+    user, cli_id, family = _refresh_family(identity, tenant, db, clock)
+    with db.unit_of_work() as uow:
+        app_id, secret = register_app(uow.session, tenant.id, name="Job", now=utcnow(clock), with_secret=True)
+    assert secret is not None
+    identity.add_location(tenant.id, "Office", ["198.51.100.0/24"])  # the test client is outside it
+    identity.add_policy(
+        tenant.id, "Office only", "block_outside_locations", all_users=True, apps=["*"], locations=["Office"]
+    )
+    refresh = {"grant_type": "refresh_token", "client_id": cli_id, "refresh_token": family.token}
+    app = {
+        "grant_type": "client_credentials",
+        "scope": "api://mailwarden/.default",
+        "client_id": app_id,
+        "client_secret": secret,
+    }
+    for form in (refresh, app):
+        refused = _token(app_client, tenant.domain, **form)
+        assert refused.status_code == 400, refused.text
+        assert refused.json()["error"] == "access_denied"
+        assert "Office only" in refused.json()["error_description"]
+    records = _records(db, tenant.id)
+    denials = [r for r in records if r.data.get("LogonError") == "BlockedByConditionalAccess"]
+    assert [(d.data["UserId"], d.high_severity) for d in denials] == [(user.upn, True), (app_id, True)]
+    assert not [r for r in records if r.operation == "Issue token."]
+    events = [e for e in identity.list_events(tenant.id) if e["kind"] == "ca_denied"]
+    assert len(events) == 2
+    identity.remove_policy(tenant.id, "Office only")
+    again = _token(app_client, tenant.domain, **refresh)
+    assert again.status_code == 200, again.text  # the refused grant did not rotate the token
+    assert _token(app_client, tenant.domain, **app).status_code == 200

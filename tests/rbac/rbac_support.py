@@ -172,7 +172,7 @@ def fresh_token(db: Database, clock: FakeClock, tenant_id: str, upn: str) -> str
         store = SqlStore(uow.session)
         client = store.client(tenant_id, ensure_builtin_clients_id(db, tenant_id))
         assert client is not None
-        body, _ = service.issue_for_user(
+        unsigned, _ = service.prepare_for_user(
             store,
             issuer=issuer_for("http://testserver", tenant_id),
             client=client,
@@ -180,6 +180,7 @@ def fresh_token(db: Database, clock: FakeClock, tenant_id: str, upn: str) -> str
             scopes=parse_scopes(f"{RESOURCE}/{DELEGATED_SCOPE}"),
             ip="127.0.0.1",
         )
+        body = service.minter.finish(unsigned)
     return str(body["access_token"])
 
 

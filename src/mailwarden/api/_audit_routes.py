@@ -124,7 +124,7 @@ def install_audit_routes(app: FastAPI, state: Any) -> None:
     @app.get("/api/v1.0/{tenant}/audit/proofs/inclusion", tags=["audit"])
     def proof_inclusion(
         caller: CallerDep,
-        record_id: Annotated[str, Query(alias="recordId", max_length=64)],
+        record_id: Annotated[str, Query(alias="recordId", max_length=64, pattern=r"^[0-9A-Za-z._:-]+$")],
         tree_size: Annotated[int | None, Query(alias="treeSize", ge=1)] = None,
     ) -> JsonResponse:
         tenant, _ = caller

@@ -142,6 +142,9 @@ def _actor(session: Any, event: IdentityEventLike) -> tuple[Principal, str]:
     if _pre_authentication(event):
         typed = str(event.detail.get("username") or "")[:320]
         return Principal(event.tenant_id, typed, typed, "user"), typed
+    if event.user_id is None and event.detail.get("app_id"):  # an app's own request (client credentials)
+        app_id = str(event.detail["app_id"])[:64]
+        return Principal(event.tenant_id, app_id, app_id, "app"), app_id
     if event.user_id is None:
         return Principal(event.tenant_id, _SYSTEM, "mailwarden", "system"), ""
     user = session.get(IdentityUser, event.user_id)
@@ -277,8 +280,12 @@ AUDITED_TOKEN_ERRORS = frozenset(
 )
 
 
-def _claims(access_token: str) -> dict[str, Any]:
-    """The payload of a token this server has just minted (no verification needed: we signed it)."""
+def _claims(access_token: Any) -> dict[str, Any]:
+    """The payload of a token this server has just minted (no verification needed: we made it), signed or
+    still :class:`~mailwarden.oauth._tokens.Unsigned` (its claims)."""
+    if not isinstance(access_token, str):
+        claims = getattr(access_token, "claims", None)
+        return claims if isinstance(claims, dict) else {}
     part = access_token.split(".")[1]
     value = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
     return value if isinstance(value, dict) else {}
@@ -320,10 +327,9 @@ def audit_token_exchange(
         )
         audit.record(session, tenant_id, record, high_severity=True)
         return
-    token = result.get("access_token")
-    if not isinstance(token, str):
+    claims = _claims(result.get("access_token"))
+    if not claims:
         return
-    claims = _claims(token)
     client_id = str(claims.get("azp") or claims.get("appid") or "")
     if "scp" in claims:
         subject = Principal(

@@ -19,12 +19,27 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Table, TextClause, bindparam, case, insert, or_, select, text, update
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Integer,
+    LargeBinary,
+    Table,
+    bindparam,
+    case,
+    column,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from ..store._audit_models import AuditLogState, AuditRecord, AuditSubtree
+from ..store._prepared import Prepared
 from ._canonical import canonical_json
 from ._compact import CompactRange, aligned_blocks
 from ._merkle import EMPTY_ROOT, consistency_proof, inclusion_proof, leaf_hash, node_hash
@@ -44,8 +59,10 @@ __all__ = [
 
 _RECORDS: Table = AuditRecord.__table__  # type: ignore[assignment]
 _SUBTREES: Table = AuditSubtree.__table__  # type: ignore[assignment]
-_INSERT_RECORD = insert(_RECORDS)
-_INSERT_SUBTREE = insert(_SUBTREES)
+_STATE: Table = AuditLogState.__table__  # type: ignore[assignment]
+# Every column but the autoincrement id, in the keys _row() produces.
+_INSERT_RECORD = Prepared(insert(_RECORDS), columns=[c.name for c in _RECORDS.columns if c.name != "id"])
+_INSERT_SUBTREE = Prepared(insert(_SUBTREES))
 # Built once: every audited call runs it, and building the statement and its cache key cost more than the
 # round trip (the cache key of a reused statement object is memoised).
 _LOCK_STATE = select(AuditLogState).where(AuditLogState.tenant_id == bindparam("tenant_id")).with_for_update()
@@ -115,11 +132,11 @@ class Claim:
     last_head_at: datetime | None
 
 
-def _claim_statement(*, even_when_off: bool) -> Any:
-    state = AuditLogState
+def _claim_statement(*, even_when_off: bool) -> Prepared:
+    state = _STATE.c
     when: Any = bindparam("when", type_=DateTime())
     stmt = (
-        update(state)
+        update(_STATE)
         .where(state.tenant_id == bindparam("t"))
         .values(
             next_seq=state.next_seq + 1,
@@ -133,7 +150,7 @@ def _claim_statement(*, even_when_off: bool) -> Any:
         stmt = stmt.where(
             or_(state.ingestion_off_at.is_(None), state.ingestion_off_at > bindparam("now", type_=DateTime()))
         )
-    return stmt
+    return Prepared(stmt)
 
 
 _CLAIM = _claim_statement(even_when_off=False)
@@ -150,7 +167,7 @@ def claim(
     if (AuditLogState, (tenant_id,), None) in session.identity_map:  # identity_key(), without its lookups
         return None
     statement = _CLAIM_ALWAYS if high_severity else _CLAIM
-    row = session.connection().execute(statement, {"t": tenant_id, "when": when, "now": now}).first()
+    row = statement.first(session, {"t": tenant_id, "when": when, "now": now})
     if row is None:
         return None
     next_seq, last_time, head_size, head_at = row
@@ -181,10 +198,8 @@ def store_record(
         subtrees.append({"tenant_id": tenant_id, "level": level, "index": index, "hash": current})
     # Core INSERTs on the session's connection: the ORM unit of work cost more than the SQL itself for
     # these write-once rows. (The record was built after the call's changes were flushed.)
-    conn = session.connection()
-    conn.execute(_INSERT_RECORD, _row(tenant_id, seq, when, data, leaf, high_severity))
-    if subtrees:
-        conn.execute(_INSERT_SUBTREE, subtrees)
+    _INSERT_RECORD.run(session, _row(tenant_id, seq, when, data, leaf, high_severity))
+    _INSERT_SUBTREE.run_many(session, subtrees)
     return AppendedRecord(seq, str(data["Id"]), leaf)
 
 
@@ -243,22 +258,29 @@ def append_many(
     return seq - start
 
 
+def _column_text(value: Any) -> str:
+    """A record value copied into an indexed text column. A refused call's record repeats what the caller
+    sent, which may hold a NUL that PostgreSQL text cannot store; the column gets U+FFFD in its place (the
+    record's JSON, which the leaf hash covers, keeps the exact text)."""
+    return str(value).replace("\x00", "\ufffd")
+
+
 def _row(
     tenant_id: str, seq: int, when: datetime, data: dict[str, Any], leaf: bytes, high_severity: bool
 ) -> dict[str, Any]:
-    user = str(data.get("UserId") or data.get("UserKey") or "")
-    obj = str(data.get("ObjectId") or "") or None
+    user = _column_text(data.get("UserId") or data.get("UserKey") or "")
+    obj = _column_text(data.get("ObjectId") or "") or None
     return {
         "tenant_id": tenant_id,
         "seq": seq,
         "record_id": str(data["Id"]),
         "record_type": int(data["RecordType"]),
         "creation_time": when,
-        "operation": str(data["Operation"]),
+        "operation": _column_text(data["Operation"]),
         "user_key": user.lower()[:320],
         "object_key": obj.lower()[:512] if obj else None,
-        "client_ip": str(data.get("ClientIP") or "") or None,
-        "result_status": str(data.get("ResultStatus", "")),
+        "client_ip": _column_text(data.get("ClientIP") or "") or None,
+        "result_status": _column_text(data.get("ResultStatus", "")),
         "high_severity": high_severity,
         "data": data,
         "leaf_hash": leaf,
@@ -289,7 +311,7 @@ def _blocks(
     for i in range(leaf_arms):
         params[f"s{i}"] = leaves[i] if i < len(leaves) else -1
     found: dict[tuple[int, int], bytes] = {}
-    rows = session.connection().execute(_blocks_statement(arms, leaf_arms), params)
+    rows = _blocks_statement(arms, leaf_arms).all(session, params)
     for level, index, value in rows:
         if level == -1:  # a live record's leaf: preferred over a kept level-0 row
             found[(0, int(index))] = bytes(value)
@@ -306,7 +328,7 @@ def _bucket(count: int) -> int:
 
 
 @functools.lru_cache(maxsize=64)
-def _blocks_statement(subtrees: int, leaves: int) -> TextClause:
+def _blocks_statement(subtrees: int, leaves: int) -> Prepared:
     """A UNION ALL of primary-key point reads, one per block. Both planners turn each arm into one index
     probe; an ``OR`` of (level, index) pairs or a row-value ``IN`` let SQLite's planner (without ANALYZE
     statistics) fall back to scanning every subtree row of the tenant. Text, built once per shape: the
@@ -321,7 +343,11 @@ def _blocks_statement(subtrees: int, leaves: int) -> TextClause:
         f"SELECT -1, seq, leaf_hash FROM audit_records WHERE tenant_id = :t AND seq = :s{i}"  # noqa: S608
         for i in range(leaves)
     ]
-    return text(" UNION ALL ".join(arms))
+    return Prepared(
+        text(" UNION ALL ".join(arms)).columns(
+            column("level", Integer), column("index", BigInteger), column("hash", LargeBinary)
+        )
+    )
 
 
 class TreeReader:

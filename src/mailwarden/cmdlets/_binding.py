@@ -192,7 +192,19 @@ def _string_list(param: Param, value: Any) -> tuple[str, ...]:
     return tuple(out)
 
 
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    return False
+
+
 def _convert(param: Param, value: Any) -> Any:
+    if _has_nul(value):  # no directory value holds one, and PostgreSQL text cannot store it
+        raise ValueError("the value contains a NUL character")
     if value is None:
         if param.nullable:
             return None

@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import segno
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Row, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from ..clock import Clock, SystemClock, utcnow
@@ -68,6 +68,7 @@ from ._models import (
     UserInfo,
 )
 from ._passwords import PasswordHashing, check_password_policy
+from ._reads import location_rows, policy_rows, session_with_user, user_row
 from ._recovery_codes import generate_recovery_codes, normalise_recovery_code
 from ._return_to import login_path
 from ._sessions import SessionLimits, hash_session_secret, new_session_id, new_session_secret
@@ -125,7 +126,7 @@ def _acr(amr: Iterable[str]) -> str:
     return "1"
 
 
-def _user_info(row: IdentityUser) -> UserInfo:
+def _user_info(row: IdentityUser | Row[Any]) -> UserInfo:
     return UserInfo(
         tenant_id=row.tenant_id,
         user_id=row.id,
@@ -327,7 +328,7 @@ class IdentityService:
             raise AccessDeniedError("The session has ended. Sign in again.")
         return row
 
-    def _alive(self, row: IdentitySession, now: datetime) -> bool:
+    def _alive(self, row: IdentitySession | Row[Any], now: datetime) -> bool:
         return (
             row.state == "active"
             and row.revoked_at is None
@@ -457,7 +458,7 @@ class IdentityService:
 
     def get_user(self, tenant_id: str, user_id: str, *, session: Session | None = None) -> UserInfo | None:
         with self._reading(session) as read:
-            row = self._user(read, tenant_id, user_id)
+            row = user_row(read, tenant_id, user_id)
             return None if row is None else _user_info(row)
 
     def find_user(self, tenant_id: str, upn: str) -> UserInfo | None:
@@ -1185,11 +1186,9 @@ class IdentityService:
 
     def session_active(self, session_id: str, *, session: Session | None = None) -> bool:
         with self._reading(session) as read:
-            row = read.get(IdentitySession, session_id)
-            if row is None or not self._alive(row, self._now()):
-                return False
-            user = read.get(IdentityUser, row.user_id)
-            return user is not None and not user.disabled
+            row = session_with_user(read, session_id)
+            # user_disabled is None when the account is gone (outer join): not active either.
+            return row is not None and row.user_disabled is False and self._alive(row, self._now())
 
     def list_sessions(self, tenant_id: str, user_id: str | None = None) -> list[SessionInfo]:
         now = self._now()
@@ -1437,7 +1436,7 @@ class IdentityService:
         with self._reading(session) as read:
             subject = AccessSubject(app_id=app_id)
             if user_id is not None:
-                user = self._user(read, tenant_id, user_id)
+                user = user_row(read, tenant_id, user_id)
                 if user is None or user.disabled:
                     denial: tuple[str | None, str] | None = (
                         None,
@@ -1458,7 +1457,7 @@ class IdentityService:
                 policies = [
                     AccessPolicy(
                         name=p.name,
-                        action=p.action,  # type: ignore[arg-type]  # validated on insert
+                        action=p.action,  # validated on insert
                         all_users=p.all_users,
                         users=frozenset(p.users),
                         role_groups=frozenset(p.role_groups),
@@ -1466,15 +1465,13 @@ class IdentityService:
                         locations=tuple(p.locations),
                         enabled=p.enabled,
                     )
-                    for p in read.scalars(select(CaPolicy).where(CaPolicy.tenant_id == tenant_id))
+                    for p in policy_rows(read, tenant_id)
                 ]
                 # Named locations matter only to a policy that names some (most tenants have no policy).
                 locations = (
                     {
                         loc.name_key: NamedLocation(loc.name_key, parse_networks(loc.cidrs))
-                        for loc in read.scalars(
-                            select(CaNamedLocation).where(CaNamedLocation.tenant_id == tenant_id)
-                        )
+                        for loc in location_rows(read, tenant_id)
                     }
                     if any(p.locations for p in policies)
                     else {}
@@ -1485,18 +1482,28 @@ class IdentityService:
         if denial is None:
             return
         policy, reason = denial
-        with self.db.unit_of_work() as uow:
-            self._event(
-                uow,
-                tenant_id,
-                user_id,
-                "ca_denied",
-                ip=ip,
-                policy=policy,
-                reason=reason,
-                stage=stage,
-                app_id=app_id,
-            )
+
+        def record() -> None:
+            with self.db.unit_of_work() as uow:
+                self._event(
+                    uow,
+                    tenant_id,
+                    user_id,
+                    "ca_denied",
+                    ip=ip,
+                    policy=policy,
+                    reason=reason,
+                    stage=stage,
+                    app_id=app_id,
+                )
+
+        # Inside a caller's write transaction (a token grant) the record waits until that transaction has
+        # ended: it rolls back on this denial, and a second writer now would wait on its lock.
+        caller = None if session is None else UnitOfWork.of(session)
+        if caller is not None and caller.write:
+            caller.after_end(record)
+        else:
+            record()
         if policy is None:
             raise AccessDeniedError(f"Access denied: {reason}.")
         raise AccessDeniedError(f"Access denied by conditional access policy '{policy}': {reason}.")

@@ -128,7 +128,7 @@ def exchange_code(
     ):
         raise InvalidGrantError("The code_verifier does not match the code_challenge.")
     record.used_at = service.now()
-    body, family = service.issue_for_user(
+    body, family = service.prepare_for_user(
         store,
         issuer=issuer,
         client=client,

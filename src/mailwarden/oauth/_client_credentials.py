@@ -8,6 +8,7 @@ from typing import Any
 
 from ._errors import UnauthorizedClientError
 from ._records import Client
+from ._repository import OAuthStore
 from ._scopes import parse_scopes
 from ._service import TokenService
 
@@ -15,9 +16,9 @@ __all__ = ["client_credentials_grant"]
 
 
 def client_credentials_grant(
-    service: TokenService, *, client: Client, scope: str | None, issuer: str, ip: str
+    store: OAuthStore, service: TokenService, *, client: Client, scope: str | None, issuer: str, ip: str
 ) -> dict[str, Any]:
     if client.public:
         raise UnauthorizedClientError("A public client cannot use the client credentials grant.")
     scopes = parse_scopes(scope, app=True)
-    return service.issue_for_app(issuer=issuer, client=client, scopes=scopes, ip=ip)
+    return service.prepare_for_app(issuer=issuer, client=client, scopes=scopes, ip=ip, session=store.session)

@@ -136,7 +136,7 @@ def poll_device(
     assert record.sign_in is not None
     record.status = "used"
     store.save_device(record)
-    body, _ = service.issue_for_user(
+    body, _ = service.prepare_for_user(
         store,
         issuer=issuer,
         client=client,

@@ -57,7 +57,7 @@ def refresh_grant(
         return InvalidGrantError("The sign-in session has ended or was revoked; sign in again.")
     scopes = parse_scopes(scope if scope else " ".join(family.scopes))
     store.mark_rotated(record.token_hash, now)
-    body, _ = service.issue_for_user(
+    body, _ = service.prepare_for_user(
         store, issuer=issuer, client=client, sign_in=family.sign_in, scopes=scopes, ip=ip, family=family
     )
     return body

@@ -9,7 +9,11 @@ sign-in session must still be active and the refresh family not revoked; conditi
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
+import functools
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from ..clock import Clock
@@ -27,6 +31,8 @@ from ._tokens import AccessToken, TokenMinter, issuer_for, verify_access_token
 __all__ = ["OAuthServer"]
 
 T = TypeVar("T")
+
+GRANT_THREADS = 16  # concurrent token requests per process on PostgreSQL
 
 
 class OAuthServer:
@@ -56,6 +62,19 @@ class OAuthServer:
             ),
             clock,
         )
+        # Token requests run on threads of their own, one at a time per process on SQLite: its writers
+        # take turns on one write lock anyway, and every further thread of this process would only compete
+        # for the GIL with the one holding that lock, stretching the time it holds it (measured: about a
+        # third fewer grants/s through the shared worker pool). PostgreSQL locks rows: grants run side by
+        # side there.
+        self._grants = ThreadPoolExecutor(
+            max_workers=1 if db.dialect == "sqlite" else GRANT_THREADS, thread_name_prefix="mailwarden-token"
+        )
+
+    async def run_grant(self, fn: Callable[[], T]) -> T:
+        """``fn`` (a token request's whole database work) on the token threads, with this context."""
+        call = functools.partial(contextvars.copy_context().run, fn)
+        return await asyncio.get_running_loop().run_in_executor(self._grants, call)
 
     def identity(self) -> IdentityPort:
         identity = self._identity()
@@ -76,10 +95,6 @@ class OAuthServer:
             raise result
         return result
 
-    def read(self, fn: Callable[[SqlStore], T]) -> T:
-        with self.db.unit_of_work(write=False) as uow:
-            return fn(SqlStore(uow.session))
-
     def verify(self, token: str, *, tenant_id: str, base_url: str) -> AccessToken:
         return verify_access_token(
             token,
@@ -93,22 +108,29 @@ class OAuthServer:
         """Bearer token → :class:`Principal`; raises AuthenticationError (401) or AccessDeniedError (403)."""
         claims = self.verify(token, tenant_id=tenant_id, base_url=base_url)
         identity = self.identity()
-        if claims.kind == "user":
-            assert claims.session_id is not None
-            if not identity.session_active(claims.session_id):
-                raise AuthenticationError("The sign-in session of this token has ended or was revoked.")
-            if claims.family_id is not None and not self._family_active(claims.family_id):
-                raise AuthenticationError("The access token has been revoked.")
-            identity.check_access(
-                tenant_id, user_id=claims.subject, app_id=None, amr=claims.amr, ip=ip, stage="call"
-            )
-            return Principal(tenant_id, claims.subject, claims.display_name, "user")
-        identity.check_access(tenant_id, user_id=None, app_id=claims.subject, amr=(), ip=ip, stage="call")
-        return Principal(tenant_id, claims.subject, claims.display_name, "app")
-
-    def _family_active(self, family_id: str) -> bool:
+        # One read transaction for the session, family and conditional-access checks of every call.
         with self.db.unit_of_work(write=False) as uow:
-            return SqlStore(uow.session).family_active(family_id)
+            read = uow.session
+            if claims.kind == "user":
+                assert claims.session_id is not None
+                if not identity.session_active(claims.session_id, session=read):
+                    raise AuthenticationError("The sign-in session of this token has ended or was revoked.")
+                if claims.family_id is not None and not SqlStore(read).family_active(claims.family_id):
+                    raise AuthenticationError("The access token has been revoked.")
+                identity.check_access(
+                    tenant_id,
+                    user_id=claims.subject,
+                    app_id=None,
+                    amr=claims.amr,
+                    ip=ip,
+                    stage="call",
+                    session=read,
+                )
+                return Principal(tenant_id, claims.subject, claims.display_name, "user")
+            identity.check_access(
+                tenant_id, user_id=None, app_id=claims.subject, amr=(), ip=ip, stage="call", session=read
+            )
+            return Principal(tenant_id, claims.subject, claims.display_name, "app")
 
     def userinfo(self, claims: AccessToken) -> dict[str, Any]:
         """OIDC Core §5.3.2."""

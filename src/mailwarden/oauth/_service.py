@@ -11,7 +11,6 @@ from __future__ import annotations
 import secrets
 import uuid
 from collections.abc import Callable
-from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,12 +22,9 @@ from ._ports import IdentityPort
 from ._records import Client, RefreshFamily, RefreshRecord, SignIn, token_hash
 from ._repository import OAuthStore
 from ._scopes import APP_ROLE, DELEGATED_SCOPE, Scopes
-from ._tokens import TokenMinter, b64url_json
+from ._tokens import TokenMinter, Unsigned, b64url_json
 
 __all__ = ["Lifetimes", "TokenService"]
-
-# Conditional-access checks already passed in this request (see TokenService.check_access).
-_PREFLIGHTED: ContextVar[frozenset[tuple[Any, ...]]] = ContextVar("oauth_preflighted", default=frozenset())
 
 
 @dataclass(frozen=True)
@@ -73,10 +69,9 @@ class TokenService:
                 "Multi-factor authentication is required: this account is an administrator (member of a "
                 "role group) and the sign-in used no second factor. Sign in again with a second factor."
             )
-        if ("user", sign_in.user_id, sign_in.amr, ip) not in _PREFLIGHTED.get():
-            self.check_access(
-                tenant_id, user_id=sign_in.user_id, app_id=None, amr=sign_in.amr, ip=ip, session=session
-            )
+        self.check_access(
+            tenant_id, user_id=sign_in.user_id, app_id=None, amr=sign_in.amr, ip=ip, session=session
+        )
         return SignIn(
             sign_in.user_id,
             user.upn,
@@ -88,9 +83,8 @@ class TokenService:
             groups,
         )
 
-    def admit_app(self, client: Client, ip: str) -> None:
-        if ("app", client.id, (), ip) not in _PREFLIGHTED.get():
-            self.check_access(client.tenant_id, user_id=None, app_id=client.id, amr=(), ip=ip)
+    def admit_app(self, client: Client, ip: str, *, session: Any = None) -> None:
+        self.check_access(client.tenant_id, user_id=None, app_id=client.id, amr=(), ip=ip, session=session)
 
     def check_access(
         self,
@@ -102,18 +96,15 @@ class TokenService:
         ip: str,
         session: Any = None,
     ) -> None:
-        """Conditional access at ``stage="token"``; a denial becomes ``access_denied`` naming the policy.
-
-        Token requests run this *before* their write transaction (a denial is audited with a write of its
-        own, which must not wait on the grant's lock) and record it, so the grant does not repeat it."""
+        """Conditional access at ``stage="token"``, inside the grant's transaction (``session``); a denial
+        becomes ``access_denied`` naming the policy. The identity service records the denial once that
+        transaction has rolled back, in one of its own (never nested in the grant's write lock)."""
         try:
             self.identity.check_access(
                 tenant_id, user_id=user_id, app_id=app_id, amr=amr, ip=ip, stage="token", session=session
             )
         except AccessDeniedError as exc:
             raise AccessDeniedGrantError(exc.message) from exc
-        key = ("user", user_id, amr, ip) if user_id is not None else ("app", app_id, (), ip)
-        _PREFLIGHTED.set(_PREFLIGHTED.get() | {key})
 
     # --- issuance --------------------------------------------------------------------------------------
 
@@ -137,7 +128,7 @@ class TokenService:
 
     def user_access_token(
         self, *, issuer: str, client: Client, sign_in: SignIn, scopes: Scopes, ip: str, family_id: str | None
-    ) -> str:
+    ) -> Unsigned:
         claims = self._base_claims(issuer, client.tenant_id, scopes.audience, client, ip)
         claims.update(
             sub=sign_in.user_id,
@@ -153,9 +144,9 @@ class TokenService:
         )
         if family_id is not None:
             claims["fam"] = family_id
-        return self.minter.sign(claims)
+        return Unsigned(claims)
 
-    def id_token(self, *, issuer: str, client: Client, sign_in: SignIn, nonce: str | None) -> str:
+    def id_token(self, *, issuer: str, client: Client, sign_in: SignIn, nonce: str | None) -> Unsigned:
         now = int(self.clock.now().timestamp())
         claims: dict[str, Any] = {
             "iss": issuer,
@@ -175,7 +166,7 @@ class TokenService:
         }
         if nonce:
             claims["nonce"] = nonce
-        return self.minter.sign(claims, "RS256")  # what apps validating id_tokens expect (see _keys)
+        return Unsigned(claims, "RS256")  # what apps validating id_tokens expect (see _keys)
 
     def new_refresh_token(self, store: OAuthStore, family: RefreshFamily) -> str:
         value = secrets.token_urlsafe(32)  # 256 bits
@@ -184,7 +175,7 @@ class TokenService:
         store.add_refresh(RefreshRecord(token_hash(value), family, now, idle))
         return value
 
-    def issue_for_user(
+    def prepare_for_user(
         self,
         store: OAuthStore,
         *,
@@ -196,8 +187,9 @@ class TokenService:
         family: RefreshFamily | None = None,
         nonce: str | None = None,
     ) -> tuple[dict[str, Any], RefreshFamily | None]:
-        """Policy checks, then the token response (RFC 6749 §5.1). ``family`` continues a refresh family
-        (the refresh grant); otherwise a new one starts when ``offline_access`` was requested."""
+        """Policy checks, then the token response (RFC 6749 §5.1) with its JWTs still :class:`Unsigned`
+        (signed by :meth:`TokenMinter.finish` after the grant commits). ``family`` continues a refresh
+        family (the refresh grant); otherwise a new one starts when ``offline_access`` was requested."""
         sign_in = self.admit_user(client.tenant_id, sign_in, ip, session=store.session)
         now = self.now()
         if family is None and scopes.offline:
@@ -232,9 +224,12 @@ class TokenService:
             body["id_token"] = self.id_token(issuer=issuer, client=client, sign_in=sign_in, nonce=nonce)
         return body, family
 
-    def issue_for_app(self, *, issuer: str, client: Client, scopes: Scopes, ip: str) -> dict[str, Any]:
-        """RFC 6749 §4.4.3: an access token only (no refresh token)."""
-        self.admit_app(client, ip)
+    def prepare_for_app(
+        self, *, issuer: str, client: Client, scopes: Scopes, ip: str, session: Any = None
+    ) -> dict[str, Any]:
+        """RFC 6749 §4.4.3: an access token only (no refresh token), :class:`Unsigned` like
+        :meth:`prepare_for_user`'s."""
+        self.admit_app(client, ip, session=session)
         claims = self._base_claims(issuer, client.tenant_id, scopes.audience, client, ip)
         claims.update(sub=client.id, oid=client.id, roles=[APP_ROLE], app_displayname=client.name)
         return {
@@ -242,5 +237,5 @@ class TokenService:
             "scope": scopes.text,
             "expires_in": self.lifetimes.access_seconds,
             "ext_expires_in": self.lifetimes.access_seconds,
-            "access_token": self.minter.sign(claims),
+            "access_token": Unsigned(claims),
         }

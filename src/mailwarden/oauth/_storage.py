@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, delete, select, update
+from sqlalchemy import Row, Select, Table, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -21,14 +21,46 @@ from ..store._oauth_models import (
     OAuthRefreshFamily,
     OAuthRefreshToken,
 )
+from ..store._prepared import Prepared
 from ._records import AuthCodeRecord, Client, ClientCert, DeviceRecord, RefreshFamily, RefreshRecord, SignIn
 
 __all__ = ["SqlStore", "client_from_row"]
 
 S = TypeVar("S", bound="Select[*tuple[Any, ...]]")
 
+# The hot path of every token request (client lookup, refresh-token lookup, rotation) runs on the Core
+# tables with statements built once: the ORM's per-statement work (identity map, compile-state plugins,
+# unit-of-work flush) cost more than the queries themselves.
+_CLIENTS: Table = OAuthClient.__table__  # type: ignore[assignment]
+_FAMILIES: Table = OAuthRefreshFamily.__table__  # type: ignore[assignment]
+_TOKENS: Table = OAuthRefreshToken.__table__  # type: ignore[assignment]
+_CLIENT_BY_ID = Prepared(select(_CLIENTS).where(_CLIENTS.c.id == bindparam("id")))
+_REFRESH_QUERY = (
+    select(
+        _TOKENS.c.token_hash,
+        _TOKENS.c.created_at.label("token_created_at"),
+        _TOKENS.c.idle_expires_at,
+        _TOKENS.c.rotated_at,
+        _FAMILIES,
+    )
+    .join(_FAMILIES, _FAMILIES.c.id == _TOKENS.c.family_id)
+    .where(_TOKENS.c.token_hash == bindparam("h"))
+)
+_MARK_ROTATED = Prepared(
+    update(_TOKENS).where(_TOKENS.c.token_hash == bindparam("h")).values(rotated_at=bindparam("now"))
+)
+_REFRESH_BY_HASH_LOCKED = Prepared(_REFRESH_QUERY.with_for_update())
+_REFRESH_BY_HASH = Prepared(_REFRESH_QUERY)
+_ADD_REFRESH = Prepared(insert(_TOKENS))
+_FAMILY_REVOKED_AT = Prepared(select(_FAMILIES.c.revoked_at).where(_FAMILIES.c.id == bindparam("fid")))
+_REVOKE_FAMILY = Prepared(
+    update(_FAMILIES)
+    .where(_FAMILIES.c.id == bindparam("fid"), _FAMILIES.c.revoked_at.is_(None))
+    .values(revoked_at=bindparam("now"), revoked_reason=bindparam("reason"))
+)
 
-def client_from_row(row: OAuthClient, certs: list[OAuthClientCert]) -> Client:
+
+def client_from_row(row: OAuthClient | Row[Any], certs: list[OAuthClientCert]) -> Client:
     return Client(
         id=row.id,
         tenant_id=row.tenant_id,
@@ -43,7 +75,7 @@ def client_from_row(row: OAuthClient, certs: list[OAuthClientCert]) -> Client:
     )
 
 
-def _family(row: OAuthRefreshFamily) -> RefreshFamily:
+def _family(row: OAuthRefreshFamily | Row[Any]) -> RefreshFamily:
     return RefreshFamily(
         row.id,
         row.tenant_id,
@@ -69,7 +101,7 @@ class SqlStore:
     def client(self, tenant_id: str, client_id: str) -> Client | None:
         if len(client_id) > 36:
             return None
-        row = self.session.get(OAuthClient, client_id)
+        row = _CLIENT_BY_ID.first(self.session, {"id": client_id})
         if row is None or row.tenant_id != tenant_id:
             return None
         # Public clients cannot authenticate with a certificate: skip the query on their hot path.
@@ -206,47 +238,36 @@ class SqlStore:
         self.session.flush()
 
     def revoke_family(self, family_id: str, now: datetime, reason: str) -> None:
-        self.session.execute(
-            update(OAuthRefreshFamily)
-            .where(OAuthRefreshFamily.id == family_id, OAuthRefreshFamily.revoked_at.is_(None))
-            .values(revoked_at=now, revoked_reason=reason)
-        )
+        _REVOKE_FAMILY.run(self.session, {"fid": family_id, "now": now, "reason": reason})
 
     def family_active(self, family_id: str) -> bool:
-        revoked = self.session.execute(
-            select(OAuthRefreshFamily.revoked_at).where(OAuthRefreshFamily.id == family_id)
-        ).first()
+        revoked = _FAMILY_REVOKED_AT.first(self.session, {"fid": family_id})
         return revoked is not None and revoked[0] is None
 
     def add_refresh(self, record: RefreshRecord) -> None:
-        self.session.add(
-            OAuthRefreshToken(
-                token_hash=record.token_hash,
-                family_id=record.family.id,
-                tenant_id=record.family.tenant_id,
-                created_at=record.created_at,
-                idle_expires_at=record.idle_expires_at,
-            )
+        _ADD_REFRESH.run(
+            self.session,
+            {
+                "token_hash": record.token_hash,
+                "family_id": record.family.id,
+                "tenant_id": record.family.tenant_id,
+                "created_at": record.created_at,
+                "idle_expires_at": record.idle_expires_at,
+                "rotated_at": None,
+            },
         )
 
     def refresh(self, token_hash: str) -> RefreshRecord | None:
-        stmt = select(OAuthRefreshToken, OAuthRefreshFamily).join(
-            OAuthRefreshFamily, OAuthRefreshFamily.id == OAuthRefreshToken.family_id
-        )
-        row = self.session.execute(
-            self._locked(stmt.where(OAuthRefreshToken.token_hash == token_hash))
-        ).first()
+        statement = _REFRESH_BY_HASH_LOCKED if self._lock else _REFRESH_BY_HASH
+        row = statement.first(self.session, {"h": token_hash})
         if row is None:
             return None
-        token, family = row
         return RefreshRecord(
-            token.token_hash, _family(family), token.created_at, token.idle_expires_at, token.rotated_at
+            row.token_hash, _family(row), row.token_created_at, row.idle_expires_at, row.rotated_at
         )
 
     def mark_rotated(self, token_hash: str, now: datetime) -> None:
-        self.session.execute(
-            update(OAuthRefreshToken).where(OAuthRefreshToken.token_hash == token_hash).values(rotated_at=now)
-        )
+        _MARK_ROTATED.run(self.session, {"h": token_hash, "now": now})
 
     # --- client assertions (RFC 7523 §3) ---------------------------------------------------------------
 

@@ -23,7 +23,7 @@ from ..errors import AuthenticationError
 from ._keys import ALGORITHMS, Algorithm, SigningKeys
 from ._scopes import AUDIENCES
 
-__all__ = ["AccessToken", "TokenMinter", "b64url_json", "issuer_for", "verify_access_token"]
+__all__ = ["AccessToken", "TokenMinter", "Unsigned", "b64url_json", "issuer_for", "verify_access_token"]
 
 LEEWAY_SECONDS = 60
 
@@ -38,6 +38,20 @@ def b64url_json(data: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
+class Unsigned:
+    """A token's claims, to be signed once the grant's transaction has committed (:meth:`TokenMinter.finish`).
+
+    Signing is pure computation (an RSA signature is the largest single cost of a token response), so it
+    does not belong inside the write transaction, where it would hold the database lock. Deliberately not a
+    dataclass: a response that reaches the JSON encoder unsigned fails loudly instead of printing claims."""
+
+    __slots__ = ("alg", "claims")
+
+    def __init__(self, claims: dict[str, Any], alg: Algorithm = "ES256") -> None:
+        self.claims = claims
+        self.alg: Algorithm = alg
+
+
 class TokenMinter:
     """Signs claims with the current key (RFC 7515 §7.1 compact serialization)."""
 
@@ -47,6 +61,10 @@ class TokenMinter:
     def sign(self, claims: dict[str, Any], alg: Algorithm = "ES256") -> str:
         key = self.keys.signing_key(alg)
         return jwt.encode({"alg": alg, "kid": key.kid, "typ": "JWT"}, claims, key.key, algorithms=[alg])
+
+    def finish(self, body: dict[str, Any]) -> dict[str, Any]:
+        """``body`` with every :class:`Unsigned` value replaced by its signed JWT."""
+        return {k: self.sign(v.claims, v.alg) if isinstance(v, Unsigned) else v for k, v in body.items()}
 
     @staticmethod
     def new_jti() -> str:

@@ -2,7 +2,8 @@
 
 One unit of work (one database transaction) per cmdlet call: the change, and later its audit record and RBAC
 checks, commit together or not at all. SQLite runs in WAL mode; a writing unit of work takes the write lock up
-front (``BEGIN IMMEDIATE``) so two writers queue on ``busy_timeout`` instead of failing on lock upgrade.
+front (``BEGIN IMMEDIATE``) so two writers queue instead of failing on lock upgrade — first on the write gate
+(``_write_gate``: woken as soon as the lock is free), then on ``busy_timeout`` for writers outside it.
 """
 
 from __future__ import annotations
@@ -18,8 +19,12 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from ..errors import ConfigurationError
+from ._write_gate import WriteGate
 
 __all__ = ["Database", "UnitOfWork", "normalise_url"]
+
+UNIT_OF_WORK = "mailwarden.unit_of_work"  # Session.info key
+SQLITE_BUSY_TIMEOUT = 30.0  # seconds a writer waits for the database before giving up
 
 
 def normalise_url(url: str) -> str:
@@ -47,7 +52,7 @@ def _create_engine(url: str) -> Engine:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
             url,
-            connect_args={"check_same_thread": False, "timeout": 30},
+            connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT},
             json_serializer=_json_dumps,
             json_deserializer=orjson.loads,
         )
@@ -60,7 +65,7 @@ def _create_engine(url: str) -> Engine:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT * 1000)}")
             cur.close()
             # SQLite's lower() folds ASCII only; OPATH's case-insensitive comparisons (and the Python
             # evaluator RBAC uses) fold Unicode. Every connection registers the same function, so the
@@ -69,8 +74,10 @@ def _create_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _on_begin(conn: Any) -> None:
+            # On the driver connection: the statement needs none of SQLAlchemy's execution machinery, and
+            # a writer runs it while holding the write gate.
             mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
-            conn.exec_driver_sql(f"BEGIN {mode}")
+            conn.connection.driver_connection.execute(f"BEGIN {mode}")
 
         return engine
     if parsed.get_backend_name() == "postgresql":
@@ -103,6 +110,8 @@ class UnitOfWork:
         self.write = write
         self._before: list[Callable[[UnitOfWork], None]] = []
         self._after: list[Callable[[], None]] = []
+        self._ended: list[Callable[[], None]] = []
+        session.info[UNIT_OF_WORK] = self
 
     def before_commit(self, fn: Callable[[UnitOfWork], None]) -> None:
         self._before.append(fn)
@@ -110,10 +119,29 @@ class UnitOfWork:
     def after_commit(self, fn: Callable[[], None]) -> None:
         self._after.append(fn)
 
+    def after_end(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` once this transaction has ended, committed or rolled back, and its write lock is
+        released: for a record that must be written whatever happens to this transaction, in one of its
+        own (a second writer nested inside this one would wait on this one's lock)."""
+        self._ended.append(fn)
+
+    @staticmethod
+    def of(session: Session) -> UnitOfWork | None:
+        """The unit of work a session belongs to, if any."""
+        uow = session.info.get(UNIT_OF_WORK)
+        return uow if isinstance(uow, UnitOfWork) else None
+
     def _commit(self) -> None:
         for fn in self._before:
             fn(self)
         self.session.commit()
+
+    def _end(self) -> None:
+        callbacks, self._ended = self._ended, []
+        for fn in callbacks:
+            fn()
+
+    def _committed(self) -> None:
         for after in self._after:
             after()
 
@@ -123,6 +151,12 @@ class Database:
         self.url = normalise_url(url)
         self.engine = _create_engine(self.url)
         self.dialect = self.engine.dialect.name
+        database = make_url(self.url).database if self.dialect == "sqlite" else None
+        self._gate = (
+            WriteGate(Path(database).resolve(), SQLITE_BUSY_TIMEOUT)
+            if database and database != ":memory:" and not database.startswith("file:")
+            else None
+        )
 
     @contextmanager
     def unit_of_work(self, *, write: bool = True) -> Iterator[UnitOfWork]:
@@ -131,15 +165,30 @@ class Database:
             conn = conn.execution_options(sqlite_begin="IMMEDIATE" if write else "DEFERRED")
         session = Session(bind=conn, expire_on_commit=False, autoflush=True)
         uow = UnitOfWork(session, write=write)
+        gate = self._gate if write else None
+        if gate is not None:
+            try:
+                gate.acquire()  # after the set-up above: held for the transaction only
+            except BaseException:
+                session.close()
+                conn.close()
+                raise
         try:
-            yield uow
-            uow._commit()
-        except BaseException:
-            session.rollback()
-            raise
+            try:
+                yield uow
+                uow._commit()
+            except BaseException:
+                session.rollback()
+                raise
+            finally:
+                session.close()
+                conn.close()
         finally:
-            session.close()
-            conn.close()
+            if gate is not None:
+                gate.release()
+            # After the gate is released: a callback may open a write unit of work of its own.
+            uow._end()
+        uow._committed()
 
     def ping(self) -> None:
         with self.engine.connect() as conn:
@@ -147,3 +196,5 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self._gate is not None:
+            self._gate.close()
