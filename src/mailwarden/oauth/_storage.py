@@ -28,8 +28,8 @@ __all__ = ["SqlStore", "client_from_row"]
 
 S = TypeVar("S", bound="Select[*tuple[Any, ...]]")
 
-# The hot path of every token request (client lookup, refresh-token lookup, rotation) runs on the Core
-# tables with statements built once: the ORM's per-statement work (identity map, compile-state plugins,
+# The hot path of every token request (client lookup, refresh-token lookup, rotation) runs as Prepared
+# statements on the Core tables: the ORM's per-statement work (identity map, compile-state plugins,
 # unit-of-work flush) cost more than the queries themselves.
 _CLIENTS: Table = OAuthClient.__table__  # type: ignore[assignment]
 _FAMILIES: Table = OAuthRefreshFamily.__table__  # type: ignore[assignment]

@@ -74,7 +74,10 @@ class Prepared:
             plan = self._plan = _Plan(self.statement, dialect, self.columns)
         return plan
 
-    def _cursor(self, session: Session, params: dict[str, Any]) -> tuple[Any, _Plan | None]:
+    def _cursor(
+        self, session: Session, params: dict[str, Any] | list[dict[str, Any]]
+    ) -> tuple[Any, _Plan | None]:
+        """Execute once, or once per parameter set for a list (``executemany``)."""
         # Core execution does not autoflush: flush pending ORM changes first so the statement sees them.
         if session.new or session.dirty or session.deleted:
             session.flush()
@@ -83,7 +86,10 @@ class Prepared:
             return connection.execute(self.statement, params), None
         plan = self._planned(connection.dialect)
         cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        cursor.execute(plan.sql, plan.parameters(params))
+        if isinstance(params, list):
+            cursor.executemany(plan.sql, [plan.parameters(p) for p in params])
+        else:
+            cursor.execute(plan.sql, plan.parameters(params))
         return cursor, plan
 
     @staticmethod
@@ -124,16 +130,6 @@ class Prepared:
         """Execute a statement without rows once per parameter set (``executemany``)."""
         if not rows:
             return
-        if len(rows) == 1:
-            self.run(session, rows[0])
-            return
-        if session.new or session.dirty or session.deleted:
-            session.flush()
-        connection = session.connection()
-        if connection.dialect.name != "sqlite":
-            connection.execute(self.statement, rows)
-            return
-        plan = self._planned(connection.dialect)
-        cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        cursor.executemany(plan.sql, [plan.parameters(params) for params in rows])
-        cursor.close()
+        cursor, plan = self._cursor(session, rows)
+        if plan is not None:
+            cursor.close()
